@@ -1,0 +1,1 @@
+"""The Litestar application: settings, wiring, lifespan and the command-line tool."""

@@ -1,0 +1,70 @@
+"""The one app factory: `create_app()` composes the pixel, the probes and the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.logging.config import LoggingConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from api.health import healthz, readyz
+from api.settings import Settings
+from models.database import close_store, open_store
+from models.tables import Conversion
+from pixel.routes import add_pixel_headers, create_pixel_router
+
+logger = logging.getLogger(__name__)
+
+
+def _http_error(_: Request, error: HTTPException) -> Response:
+    return Response(
+        {"errors": [{"field": None, "code": "http_error", "message": error.detail}]},
+        status_code=error.status_code,
+        headers=error.headers,
+        media_type=MediaType.JSON,
+    )
+
+
+def _internal_error(request: Request, error: Exception) -> Response:
+    # The traceback goes to the log, never to the client.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return Response(
+        {"errors": [{"field": None, "code": "internal_error", "message": "internal server error"}]},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        media_type=MediaType.JSON,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = Conversion._meta.db
+
+    @asynccontextmanager
+    async def store_lifespan(_: Litestar) -> AsyncIterator[None]:
+        await open_store(engine, settings.database)
+        try:
+            yield
+        finally:
+            await close_store(engine)
+
+    return Litestar(
+        route_handlers=[healthz, readyz, create_pixel_router(settings.pixel)],
+        lifespan=[store_lifespan],
+        before_send=[add_pixel_headers],
+        exception_handlers={
+            HTTPException: _http_error,
+            HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
+        },
+        openapi_config=OpenAPIConfig(title="Conversion API", version="0.1.0"),
+        # Unexpected errors are logged once, by _internal_error, with their traceback.
+        logging_config=LoggingConfig(
+            log_exceptions="never",
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+        ),
+        debug=settings.dev,
+    )

@@ -1,0 +1,94 @@
+"""`conversions`: serve the app, migrate the store, manage API keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from models.api_keys import Scope, create_api_key
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    import uvicorn
+
+    if arguments.dev:
+        # Read by create_app() in every worker process, which import the app afresh.
+        os.environ["CONVERSIONS_DEV"] = "true"
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=arguments.host,
+        port=arguments.port,
+        workers=None if arguments.dev else arguments.workers,
+        reload=arguments.dev,
+        # The app resolves client addresses itself from TRUSTED_PROXIES; uvicorn's own
+        # X-Forwarded-For handling trusts 127.0.0.1 by default and would let it be spoofed.
+        proxy_headers=False,
+        server_header=False,
+        access_log=arguments.access_log or arguments.dev,
+        timeout_graceful_shutdown=15,
+    )
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = asyncio.run(run_forwards(app_name="models"))
+    if not result.success:
+        print(result.message, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _create_api_key(arguments: argparse.Namespace) -> int:
+    issued = asyncio.run(create_api_key(arguments.name, Scope(arguments.scope)))
+    print(f"Created API key {issued.name!r} ({issued.id}) with scope {issued.scope}.")
+    print("Store it now: only its hash is kept, it cannot be shown again.")
+    print(issued.secret)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conversions", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the app (production-safe unless --dev)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--dev", action="store_true", help="development mode: debug error pages, auto-reload"
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations (idempotent)")
+    migrate.set_defaults(handler=_migrate)
+
+    create_key = commands.add_parser(
+        "create-api-key", help="create a GraphQL API key; prints the key alone on its last line"
+    )
+    create_key.add_argument("--name", required=True, help="who or what the key is for")
+    create_key.add_argument(
+        "--scope",
+        required=True,
+        choices=[scope.value for scope in Scope],
+        help="read: queries; write: queries and mutations; admin: everything",
+    )
+    create_key.set_defaults(handler=_create_api_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    return arguments.handler(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

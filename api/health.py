@@ -1,0 +1,22 @@
+"""Liveness and readiness probes for orchestrators and load balancers."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+
+from models.database import StoreUnavailableError, check_store
+from models.tables import Conversion
+
+
+@get("/healthz", summary="The process is up", tags=["health"], sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", summary="The store answers", tags=["health"])
+async def readyz() -> Response[dict[str, str]]:
+    try:
+        await check_store(Conversion._meta.db)
+    except StoreUnavailableError:
+        return Response({"status": "store unavailable"}, status_code=503)
+    return Response({"status": "ready"})

@@ -1,0 +1,50 @@
+"""Typed settings read from the environment, once, when the app is built."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from models.database import DatabaseSettings
+from pixel.client_ip import TrustedProxies
+from pixel.routes import PixelConfig
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _trusted_proxies(value: str) -> TrustedProxies:
+    return TrustedProxies(
+        tuple(
+            ipaddress.ip_network(entry.strip(), strict=False)
+            for entry in value.split(",")
+            if entry.strip()
+        )
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    pixel: PixelConfig = field(default_factory=PixelConfig)
+    # Development mode: tracebacks in error pages; never in production.
+    dev: bool = False
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            database=DatabaseSettings.from_env(env),
+            pixel=PixelConfig(
+                trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
+                retry_after_seconds=int(
+                    env.get("RETRY_AFTER_SECONDS", PixelConfig.retry_after_seconds)
+                ),
+            ),
+            dev=_bool(env.get("CONVERSIONS_DEV", "false")),
+            log_level=env.get("LOG_LEVEL", cls.log_level).upper(),
+        )

@@ -1,0 +1,153 @@
+"""Engine selection and the few engine-aware helpers the service needs.
+
+Piccolo binds every table to the engine `piccolo_conf.DB` at import time, so the
+engine is chosen once per process from `DATABASE_URL`. Everything that differs
+between SQLite and PostgreSQL lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import asyncpg
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.query import Select
+
+DEFAULT_DATABASE_URL = "sqlite:///conversions.sqlite"
+
+
+class StoreUnavailableError(Exception):
+    """The store cannot take the request now; the caller should retry later."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    url: str = DEFAULT_DATABASE_URL
+    # 0: the app starts (and answers 503) while the database is still down.
+    pool_min_size: int = 0
+    pool_max_size: int = 10
+    sqlite_busy_timeout_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> DatabaseSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            pool_min_size=int(env.get("DATABASE_POOL_MIN_SIZE", cls.pool_min_size)),
+            pool_max_size=int(env.get("DATABASE_POOL_MAX_SIZE", cls.pool_max_size)),
+            sqlite_busy_timeout_seconds=float(
+                env.get("SQLITE_BUSY_TIMEOUT_SECONDS", cls.sqlite_busy_timeout_seconds)
+            ),
+        )
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """`sqlite:///relative.db` and `sqlite:////absolute/path.db`, as SQLAlchemy spells them."""
+    path = url.removeprefix("sqlite://")
+    if not path.startswith("/") or path == "/":
+        raise ValueError(f"DATABASE_URL {url!r}: expected sqlite:///PATH")
+    return path[1:]
+
+
+def create_engine(settings: DatabaseSettings) -> Engine:
+    scheme = urlsplit(settings.url).scheme
+    if scheme == "sqlite":
+        return SQLiteEngine(
+            path=sqlite_path_from_url(settings.url),
+            timeout=settings.sqlite_busy_timeout_seconds,
+        )
+    if scheme in {"postgres", "postgresql"}:
+        return PostgresEngine(config={"dsn": settings.url})
+    raise ValueError(
+        f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///PATH or postgresql://..."
+    )
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.engine_type == "postgres"
+
+
+async def open_store(engine: Engine, settings: DatabaseSettings) -> None:
+    """Open what the engine keeps open for the life of the process."""
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(
+            min_size=min(settings.pool_min_size, settings.pool_max_size),
+            max_size=settings.pool_max_size,
+        )
+    elif isinstance(engine, SQLiteEngine):
+        # WAL lets dashboards read while the pixel writes; the mode is stored in the file.
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+
+
+async def close_store(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        await engine.close_connection_pool()
+
+
+@asynccontextmanager
+async def write_transaction(engine: Engine) -> AsyncIterator[None]:
+    """A transaction for read-then-write work.
+
+    SQLite's default deferred transaction fails with "database is locked" when two
+    writers race from read to write; an immediate one queues them on the busy timeout.
+    """
+    if isinstance(engine, SQLiteEngine):
+        transaction = engine.transaction(transaction_type=TransactionType.immediate)
+    else:
+        transaction = engine.transaction()
+    async with transaction:
+        yield
+
+
+def is_store_unavailable(error: BaseException) -> bool:
+    """True for failures that say "try again later", as opposed to bugs."""
+    if isinstance(error, StoreUnavailableError):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        message = str(error).lower()
+        return any(reason in message for reason in ("locked", "busy", "unable to open", "disk i/o"))
+    return isinstance(
+        error,
+        (
+            OSError,  # connection refused, reset, unreachable
+            TimeoutError,
+            asyncio.TimeoutError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,  # pool closing, connection lost mid-statement
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.QueryCanceledError,  # statement timeout
+            asyncpg.AdminShutdownError,
+            asyncpg.exceptions.OperatorInterventionError,
+        ),
+    )
+
+
+async def check_store(engine: Engine, timeout_seconds: float = 2.0) -> None:
+    """Raise StoreUnavailableError unless a trivial query answers in time."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            await engine.run_ddl("SELECT 1")
+    except Exception as error:
+        if is_store_unavailable(error):
+            raise StoreUnavailableError(str(error)) from error
+        raise
+
+
+def locking_rows(query: Select) -> Select:
+    """Lock the selected rows until the transaction ends (PostgreSQL).
+
+    SQLite has no row locks and needs none: `write_transaction` already holds its
+    single write lock from the first statement.
+    """
+    if is_postgres(query.table._meta.db):
+        return query.lock_rows("UPDATE")
+    return query

@@ -1,0 +1,45 @@
+"""Which address a request came from, believing X-Forwarded-For only from trusted proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class TrustedProxies:
+    """Addresses and CIDRs of the reverse proxies in front of the app (none by default)."""
+
+    networks: tuple[IPNetwork, ...] = ()
+
+    def trusts(self, address: str) -> bool:
+        parsed = _parse_address(address)
+        return parsed is not None and any(parsed in network for network in self.networks)
+
+    def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The peer, or, behind trusted proxies, the nearest untrusted X-Forwarded-For hop.
+
+        Hops are read right to left because only the right end was written by our
+        own proxies; anything further left is whatever the client claimed.
+        """
+        if peer is None or not forwarded_for or not self.trusts(peer):
+            return peer
+        nearest_trusted = peer
+        for hop in reversed(forwarded_for.split(",")):
+            address = _parse_address(hop)
+            if address is None:
+                # Garbage in the chain: the last address we can vouch for is the proxy's.
+                return nearest_trusted
+            if not self.trusts(str(address)):
+                return str(address)
+            nearest_trusted = str(address)
+        return nearest_trusted
