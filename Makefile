@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+SQLITE_TEST_URL ?= sqlite:///$(CURDIR)/.test-conversions.sqlite
+POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/conversions_test
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-sqlite test-postgres lint format clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+## Serve on the embedded SQLite default at http://127.0.0.1:8000 (development mode).
+run: install
+	$(BIN)/conversions migrate
+	$(BIN)/conversions serve --dev
+
+## Lint, then the whole suite on SQLite and on PostgreSQL.
+test: lint test-sqlite test-postgres
+
+test-sqlite: install
+	DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .test-conversions.sqlite*
