@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 from piccolo.query import Select
 
 DEFAULT_DATABASE_URL = "sqlite:///conversions.sqlite"
@@ -57,10 +57,49 @@ def sqlite_path_from_url(url: str) -> str:
     return path[1:]
 
 
+class ClosingSQLiteTransaction(SQLiteTransaction):
+    """Piccolo's SQLite transaction, closing its connection even when BEGIN or COMMIT fails.
+
+    Piccolo's own leaves the connection open when BEGIN fails ("database is locked"),
+    and each aiosqlite connection owns a non-daemon thread: under lock contention the
+    process would collect threads and could no longer exit.
+    """
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            # The slot is unset when the connection itself could not be opened.
+            connection = getattr(self, "connection", None)
+            if connection is not None:
+                await connection.close()
+            raise
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        try:
+            return await super().__aexit__(exception_type, exception, traceback)
+        except BaseException:
+            if self._parent is None:
+                await self.connection.close()
+                self.engine.current_transaction.reset(self.context)
+            raise
+
+
+class SQLiteStore(SQLiteEngine):
+    def transaction(
+        self,
+        transaction_type: TransactionType = TransactionType.deferred,
+        allow_nested: bool = True,
+    ) -> SQLiteTransaction:
+        return ClosingSQLiteTransaction(
+            engine=self, transaction_type=transaction_type, allow_nested=allow_nested
+        )
+
+
 def create_engine(settings: DatabaseSettings) -> Engine:
     scheme = urlsplit(settings.url).scheme
     if scheme == "sqlite":
-        return SQLiteEngine(
+        return SQLiteStore(
             path=sqlite_path_from_url(settings.url),
             timeout=settings.sqlite_busy_timeout_seconds,
         )

@@ -65,12 +65,14 @@ class ErrorBody(msgspec.Struct):
     errors: list[FieldError]
 
 
-def _errors_response(status_code: int, errors: list[FieldError], **headers: str) -> Response:
+def _errors_response(
+    status_code: int, errors: list[FieldError], headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         content=msgspec.json.encode(ErrorBody(errors)),
         status_code=status_code,
         media_type="application/json",
-        headers=headers or None,
+        headers=headers,
     )
 
 
@@ -100,7 +102,7 @@ def outcome_response(outcome: Outcome, retry_after_seconds: int) -> Response:
                         "the store cannot take the write now; retry later",
                     )
                 ],
-                retry_after=str(retry_after_seconds),
+                headers={"Retry-After": str(retry_after_seconds)},
             )
     raise AssertionError(f"unhandled outcome {outcome!r}")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,25 +14,17 @@ from piccolo.table import sort_table_classes
 
 from api.app import create_app
 from api.settings import Settings
-from models.database import DatabaseSettings, close_store, is_postgres, open_store
+from models.database import DatabaseSettings, close_store, open_store
 from models.tables import TABLES, Conversion
-from tests.conftest import POSTGRES_UNAVAILABLE
 
 ENGINE: Engine = Conversion._meta.db
 
 
-def _remove_sqlite_files(path: str) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(path + suffix).unlink(missing_ok=True)
-
-
 @pytest.fixture(scope="session")
-async def store() -> AsyncIterator[Engine]:
+async def store(postgres_unavailable: str | None) -> AsyncIterator[Engine]:
     """A fresh database with every migration applied, opened as the app opens it."""
-    if POSTGRES_UNAVAILABLE:
-        pytest.skip(POSTGRES_UNAVAILABLE)
-    if not is_postgres(ENGINE):
-        _remove_sqlite_files(ENGINE.path)
+    if postgres_unavailable:
+        pytest.skip(postgres_unavailable)
     result = await run_forwards(app_name="models")
     assert result.success, result.message
     await open_store(ENGINE, DatabaseSettings.from_env())

@@ -1,0 +1,46 @@
+"""Racing retries and duplicates store exactly one row, on both engines."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from models.tables import Stage
+from tests.support import new_click, stored_click, stored_conversions
+
+RACERS = 50
+
+
+async def fire_together(client: httpx.AsyncClient, url: str) -> list[int]:
+    responses = await asyncio.gather(*(client.get(url) for _ in range(RACERS)))
+    return [response.status_code for response in responses]
+
+
+async def test_50_concurrent_identical_deposits_store_one_row(client: httpx.AsyncClient) -> None:
+    click_id = await new_click()
+    url = f"/convert/{click_id}?type=deposit&amount=25.00&currency=eur&transaction_id=race"
+    assert await fire_together(client, url) == [202] * RACERS
+    [conversion] = await stored_conversions(click_id)
+    assert conversion["is_first_deposit"] is True
+    assert (await stored_click(click_id))["stage"] == Stage.DEPOSIT
+
+
+async def test_50_concurrent_installs_store_one_row(client: httpx.AsyncClient) -> None:
+    click_id = await new_click()
+    assert await fire_together(client, f"/convert/{click_id}?type=install") == [202] * RACERS
+    assert len(await stored_conversions(click_id)) == 1
+    assert (await stored_click(click_id))["stage"] == Stage.INSTALL
+
+
+async def test_concurrent_distinct_deposits_flag_exactly_one_first_deposit(
+    client: httpx.AsyncClient,
+) -> None:
+    click_id = await new_click()
+    responses = await asyncio.gather(
+        *(client.get(f"/convert/{click_id}?type=deposit&transaction_id=tx-{n}") for n in range(20))
+    )
+    assert [response.status_code for response in responses] == [202] * 20
+    conversions = await stored_conversions(click_id)
+    assert len(conversions) == 20
+    assert sum(conversion["is_first_deposit"] for conversion in conversions) == 1

@@ -1,0 +1,83 @@
+"""When the store cannot take a write the pixel says 503 + Retry-After, never 202."""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+
+from models.database import DatabaseSettings, create_engine, is_postgres
+from models.tables import TABLES
+from tests.support import count_conversions, new_click
+
+
+@contextmanager
+def tables_bound_to(engine: Engine) -> Iterator[None]:
+    """Point every table at another engine for the duration, as if the store had moved."""
+    original = {table: table._meta.db for table in TABLES}
+    for table in TABLES:
+        table._meta.db = engine
+    try:
+        yield
+    finally:
+        for table, db in original.items():
+            table._meta.db = db
+
+
+def unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
+    if is_postgres(store):
+        # Nothing listens on port 1: every connection attempt is refused.
+        with warnings.catch_warnings():
+            # Piccolo checks the server version on construction and warns when it cannot.
+            warnings.simplefilter("ignore")
+            return PostgresEngine(config={"dsn": "postgresql://postgres@127.0.0.1:1/nowhere"})
+    return create_engine(
+        DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing-directory' / 'conversions.sqlite'}")
+    )
+
+
+async def test_an_unreachable_store_answers_503_with_retry_after(
+    client: httpx.AsyncClient, db: Engine, tmp_path: Path
+) -> None:
+    click_id = await new_click()
+    with tables_bound_to(unreachable_engine(db, tmp_path)):
+        fired = await client.get(f"/convert/{click_id}?type=install")
+        ready = await client.get("/readyz")
+    assert fired.status_code == 503
+    assert int(fired.headers["retry-after"]) > 0
+    assert fired.json()["errors"][0]["code"] == "store_unavailable"
+    assert fired.headers["cache-control"] == "no-store"
+    assert "Traceback" not in fired.text
+    assert ready.status_code == 503
+    assert await count_conversions() == 0
+    # And the store is back: the same fire is recorded.
+    assert (await client.get(f"/convert/{click_id}?type=install")).status_code == 202
+
+
+async def test_a_locked_sqlite_database_answers_503_not_500(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    if is_postgres(db):
+        pytest.skip("SQLite's database lock has no PostgreSQL counterpart")
+    click_id = await new_click()
+    impatient = create_engine(
+        DatabaseSettings(url=f"sqlite:///{db.path}", sqlite_busy_timeout_seconds=0.1)
+    )
+    holder = sqlite3.connect(db.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with tables_bound_to(impatient):
+            response = await client.get(f"/convert/{click_id}?type=install")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 503
+    assert "retry-after" in response.headers
+    assert await count_conversions() == 0
