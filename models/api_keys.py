@@ -19,9 +19,15 @@ KEY_PREFIX = "cvk_"
 
 
 class Scope(enum.StrEnum):
+    """Each scope includes the ones before it: read < write < admin."""
+
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+
+    def grants(self, required: Scope) -> bool:
+        order = list(Scope)
+        return order.index(self) >= order.index(required)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,11 @@ async def find_active_key(secret: str) -> ApiKey | None:
     if key.revoked_at is not None:
         return None
     return key
+
+
+async def list_api_keys() -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first; secrets are never stored, so never shown."""
+    return await ApiKey.objects().order_by(ApiKey.created_at, ApiKey.id)
 
 
 async def revoke_api_key(key_id: uuid.UUID) -> bool:

@@ -121,6 +121,13 @@ def validation_errors(raw: RawConversion, known: list[FieldError]) -> list[Field
     return []
 
 
+def identifier_errors(name: str, value: str | None) -> list[FieldError]:
+    """The pixel's rules for an identifier such as player_id, for other inputs to share."""
+    errors = _Collector()
+    _parse_identifier(name, value, errors)
+    return errors.errors
+
+
 def check_not_before_click(conversion: ConversionInput, click_created_at: datetime) -> None:
     """The one rule that needs the stored click."""
     if conversion.occurred_at < click_created_at - TIME_TOLERANCE:
