@@ -1,4 +1,4 @@
-"""The one app factory: `create_app()` composes the pixel, the probes and the store."""
+"""The one app factory: `create_app()` composes the pixel, GraphQL, the probes and the store."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_500_INTERNAL_SERVER_ERROR
+from strawberry.litestar import make_graphql_controller
 
 from api.health import healthz, readyz
 from api.settings import Settings
 from models.database import close_store, open_store
 from models.tables import Conversion
 from pixel.routes import add_pixel_headers, create_pixel_router
+from schema.context import make_context_getter
+from schema.root import schema
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +27,15 @@ logger = logging.getLogger(__name__)
 def _http_error(_: Request, error: HTTPException) -> Response:
     return Response(
         {"errors": [{"field": None, "code": "http_error", "message": error.detail}]},
+        status_code=error.status_code,
+        headers=error.headers,
+        media_type=MediaType.JSON,
+    )
+
+
+def _unauthorized(_: Request, error: HTTPException) -> Response:
+    return Response(
+        {"errors": [{"field": None, "code": "unauthorized", "message": error.detail}]},
         status_code=error.status_code,
         headers=error.headers,
         media_type=MediaType.JSON,
@@ -52,12 +64,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await close_store(engine)
 
+    graphql_controller = make_graphql_controller(
+        schema,
+        path="/graphql",
+        context_getter=make_context_getter(
+            settings.graphql,
+            dev=settings.dev,
+            retry_after_seconds=settings.pixel.retry_after_seconds,
+        ),
+        graphql_ide="graphiql" if settings.dev else None,
+        # Queries over GET are harmless (Strawberry refuses mutations over GET) and cacheable.
+        allow_queries_via_get=True,
+        # No subscriptions: no websocket protocol to keep open.
+        subscription_protocols=(),
+    )
+
     return Litestar(
-        route_handlers=[healthz, readyz, create_pixel_router(settings.pixel)],
+        route_handlers=[healthz, readyz, create_pixel_router(settings.pixel), graphql_controller],
         lifespan=[store_lifespan],
         before_send=[add_pixel_headers],
         exception_handlers={
             HTTPException: _http_error,
+            HTTP_401_UNAUTHORIZED: _unauthorized,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
         openapi_config=OpenAPIConfig(title="Conversion API", version="0.1.0"),

@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import os
 import sys
+import uuid
 from collections.abc import Sequence
 
-from models.api_keys import Scope, create_api_key
+from models.api_keys import Scope, create_api_key, list_api_keys, revoke_api_key
 
 
 def _serve(arguments: argparse.Namespace) -> int:
@@ -52,6 +53,23 @@ def _create_api_key(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _list_api_keys(_: argparse.Namespace) -> int:
+    keys = asyncio.run(list_api_keys())
+    print("id\tname\tscope\tcreated_at\trevoked_at")
+    for key in keys:
+        revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+        print(f"{key.id}\t{key.name}\t{key.scope}\t{key.created_at.isoformat()}\t{revoked}")
+    return 0
+
+
+def _revoke_api_key(arguments: argparse.Namespace) -> int:
+    if asyncio.run(revoke_api_key(arguments.key_id)):
+        print(f"Revoked API key {arguments.key_id}: it is refused from now on.")
+        return 0
+    print(f"No active API key has the id {arguments.key_id}.", file=sys.stderr)
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conversions", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="worker processes (default: %(default)s)"
     )
     serve.add_argument(
-        "--dev", action="store_true", help="development mode: debug error pages, auto-reload"
+        "--dev",
+        action="store_true",
+        help="development mode: debug error pages, auto-reload, GraphiQL and introspection",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)
@@ -82,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="read: queries; write: queries and mutations; admin: everything",
     )
     create_key.set_defaults(handler=_create_api_key)
+
+    list_keys = commands.add_parser(
+        "list-api-keys", help="list API keys (id, name, scope, created, revoked); never secrets"
+    )
+    list_keys.set_defaults(handler=_list_api_keys)
+
+    revoke_key = commands.add_parser("revoke-api-key", help="revoke an API key by its id")
+    revoke_key.add_argument("key_id", type=uuid.UUID, help="the id list-api-keys shows")
+    revoke_key.set_defaults(handler=_revoke_api_key)
     return parser
 
 

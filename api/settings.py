@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from models.database import DatabaseSettings
 from pixel.client_ip import TrustedProxies
 from pixel.routes import PixelConfig
+from schema.limits import GraphQLLimits
 
 
 def _bool(value: str) -> bool:
@@ -30,7 +31,9 @@ def _trusted_proxies(value: str) -> TrustedProxies:
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     pixel: PixelConfig = field(default_factory=PixelConfig)
-    # Development mode: tracebacks in error pages; never in production.
+    graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
+    # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
+    # never in production.
     dev: bool = False
     log_level: str = "INFO"
 
@@ -44,6 +47,12 @@ class Settings:
                 retry_after_seconds=int(
                     env.get("RETRY_AFTER_SECONDS", PixelConfig.retry_after_seconds)
                 ),
+            ),
+            graphql=GraphQLLimits(
+                max_depth=int(env.get("GRAPHQL_MAX_DEPTH", GraphQLLimits.max_depth)),
+                max_aliases=int(env.get("GRAPHQL_MAX_ALIASES", GraphQLLimits.max_aliases)),
+                max_tokens=int(env.get("GRAPHQL_MAX_TOKENS", GraphQLLimits.max_tokens)),
+                max_page_size=int(env.get("GRAPHQL_MAX_PAGE_SIZE", GraphQLLimits.max_page_size)),
             ),
             dev=_bool(env.get("CONVERSIONS_DEV", "false")),
             log_level=env.get("LOG_LEVEL", cls.log_level).upper(),

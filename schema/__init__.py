@@ -1,0 +1,1 @@
+"""The GraphQL face: Strawberry types, queries and mutations over the `models` layer."""

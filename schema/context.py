@@ -1,0 +1,80 @@
+"""The per-request GraphQL context: who is asking, what they may ask, fresh DataLoaders.
+
+Authentication happens here, before any GraphQL runs, so that a missing, unknown or
+revoked key is an HTTP 401 rather than a GraphQL error inside a 200.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
+from strawberry.litestar import BaseContext
+
+from models.api_keys import Scope, find_active_key
+from models.database import is_store_unavailable
+from schema.limits import GraphQLLimits
+from schema.loaders import Loaders, create_loaders
+
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="graphql"'}
+
+
+class GraphQLContext(BaseContext, kw_only=True):
+    api_key_scope: Scope | None
+    limits: GraphQLLimits
+    dev: bool
+    request_id: str
+    loaders: Loaders
+
+
+def _bearer_secret(connection: ASGIConnection) -> str:
+    scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise NotAuthorizedException(
+            "an API key is required: send Authorization: Bearer <key>", headers=BEARER_CHALLENGE
+        )
+    return secret.strip()
+
+
+async def authenticate(connection: ASGIConnection, retry_after_seconds: int) -> Scope:
+    secret = _bearer_secret(connection)
+    try:
+        key = await find_active_key(secret)
+    except Exception as error:
+        if is_store_unavailable(error):
+            raise ServiceUnavailableException(
+                "the store cannot check the API key now; retry later",
+                headers={"Retry-After": str(retry_after_seconds)},
+            ) from error
+        raise
+    if key is None:
+        raise NotAuthorizedException("invalid or revoked API key", headers=BEARER_CHALLENGE)
+    return Scope(key.scope)
+
+
+def _only_opens_graphiql(connection: ASGIConnection) -> bool:
+    """A browser loading GraphiQL cannot send a key; such a GET executes nothing."""
+    return (
+        connection.scope["type"] == "http"
+        and connection.scope["method"] == "GET"
+        and "query" not in connection.query_params
+    )
+
+
+def make_context_getter(
+    limits: GraphQLLimits, *, dev: bool, retry_after_seconds: int
+) -> Callable[[ASGIConnection], Awaitable[GraphQLContext]]:
+    async def context_getter(request: ASGIConnection) -> GraphQLContext:
+        # Litestar injects by parameter name: `request` serves HTTP and websockets alike.
+        anonymous = dev and _only_opens_graphiql(request)
+        return GraphQLContext(
+            api_key_scope=None if anonymous else await authenticate(request, retry_after_seconds),
+            limits=limits,
+            dev=dev,
+            request_id=uuid.uuid4().hex,
+            loaders=create_loaders(),
+        )
+
+    return context_getter

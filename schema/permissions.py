@@ -1,0 +1,31 @@
+"""Scopes as Strawberry permissions: read for queries, write for mutations."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from strawberry import Info
+from strawberry.permission import BasePermission
+
+from models.api_keys import Scope
+from schema.errors import FORBIDDEN
+
+
+class _RequiresScope(BasePermission):
+    required: ClassVar[Scope]
+    error_extensions: ClassVar[dict[str, Any]] = {"code": FORBIDDEN}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        # No key at all only reaches here for requests that cannot execute (see context.py).
+        scope = info.context.api_key_scope
+        return scope is not None and scope.grants(self.required)
+
+
+class CanRead(_RequiresScope):
+    required = Scope.READ
+    message = "this API key's scope does not allow reading"
+
+
+class CanWrite(_RequiresScope):
+    required = Scope.WRITE
+    message = "this API key's scope does not allow mutations: a write or admin key is needed"

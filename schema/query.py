@@ -1,0 +1,112 @@
+"""Root queries: one click or conversion by id, or filtered cursor pages of them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+from strawberry import Info
+
+from models import queries
+from models.queries import CLICK_CURSOR, CONVERSION_CURSOR
+from schema.context import GraphQLContext
+from schema.permissions import CanRead
+from schema.types import (
+    After,
+    Click,
+    ClickConnection,
+    Conversion,
+    ConversionConnection,
+    ConversionType,
+    Currency,
+    First,
+    Stage,
+    decode_cursor,
+    page_size,
+)
+
+
+@strawberry.input(description="Conversions matching every given field.")
+class ConversionFilter:
+    click_id: uuid.UUID | None = None
+    player_id: str | None = None
+    transaction_id: str | None = None
+    type: ConversionType | None = None
+    currency: Currency | None = None
+    occurred_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
+    occurred_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
+
+    def to_query(self) -> queries.ConversionFilter:
+        return queries.ConversionFilter(
+            click_id=self.click_id,
+            player_id=self.player_id,
+            transaction_id=self.transaction_id,
+            type=self.type,
+            currency=self.currency,
+            occurred_from=self.occurred_from,
+            occurred_to=self.occurred_to,
+        )
+
+
+@strawberry.input(description="Clicks matching every given field.")
+class ClickFilter:
+    player_id: str | None = None
+    stage: Stage | None = None
+    created_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
+    created_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
+
+    def to_query(self) -> queries.ClickFilter:
+        return queries.ClickFilter(
+            player_id=self.player_id,
+            stage=self.stage,
+            created_from=self.created_from,
+            created_to=self.created_to,
+        )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(permission_classes=[CanRead], description="A click by its id.")
+    async def click(self, info: Info[GraphQLContext, None], id: uuid.UUID) -> Click | None:
+        record = await info.context.loaders.click_by_id.load(id)
+        return None if record is None else Click.from_record(record)
+
+    @strawberry.field(permission_classes=[CanRead], description="Clicks, newest first.")
+    async def clicks(
+        self,
+        info: Info[GraphQLContext, None],
+        filter: ClickFilter | None = None,
+        first: First = None,
+        after: After = None,
+    ) -> ClickConnection:
+        click_filter = (filter or ClickFilter()).to_query()
+        page = await queries.clicks_page(
+            click_filter,
+            page_size(first, info.context.limits),
+            decode_cursor(after, CLICK_CURSOR),
+        )
+        return ClickConnection.from_page(page, lambda: queries.count_clicks(click_filter))
+
+    @strawberry.field(permission_classes=[CanRead], description="A conversion by its id.")
+    async def conversion(self, id: uuid.UUID) -> Conversion | None:
+        found = await queries.conversions_by_ids([id])
+        return Conversion.from_record(found[id]) if id in found else None
+
+    @strawberry.field(permission_classes=[CanRead], description="Conversions, newest first.")
+    async def conversions(
+        self,
+        info: Info[GraphQLContext, None],
+        filter: ConversionFilter | None = None,
+        first: First = None,
+        after: After = None,
+    ) -> ConversionConnection:
+        conversion_filter = (filter or ConversionFilter()).to_query()
+        page = await queries.conversions_page(
+            conversion_filter,
+            page_size(first, info.context.limits),
+            decode_cursor(after, CONVERSION_CURSOR),
+        )
+        return ConversionConnection.from_page(
+            page, lambda: queries.count_conversions(conversion_filter)
+        )

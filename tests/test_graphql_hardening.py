@@ -1,0 +1,296 @@
+"""Production hardening of /graphql, and what development mode turns back on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
+
+from api.app import create_app
+from api.settings import Settings
+from models.api_keys import Scope
+from models.database import DatabaseSettings, create_engine, is_postgres
+from models.tables import ApiKey, Click, Conversion
+from schema.limits import GraphQLLimits
+from tests.graphql_client import GraphQL, bearer, issue_key, seed_click
+
+INTROSPECTION = "{ __schema { queryType { name } } }"
+CREATE_CLICK = "mutation { createClick(input: {}) { id } }"
+
+
+@pytest.fixture
+async def graphql(client: httpx.AsyncClient) -> GraphQL:
+    return GraphQL(client, await issue_key(Scope.ADMIN))
+
+
+async def _client_for(settings: Settings) -> AsyncIterator[GraphQL]:
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield GraphQL(client, await issue_key(Scope.ADMIN))
+
+
+@pytest.fixture
+async def dev_graphql(db: Engine, settings: Settings) -> AsyncIterator[GraphQL]:
+    async for graphql in _client_for(dataclasses.replace(settings, dev=True)):
+        yield graphql
+
+
+def _nested(depth: int) -> str:
+    """A query `depth` object levels deep: conversions > edges > node > click > ..."""
+    levels = ["conversions", "edges", "node", "click"]
+    opening = " { ".join(levels[i % 4] for i in range(depth))
+    return "{ " + opening + " { __typename" + " }" * depth + " }"
+
+
+async def test_production_refuses_introspection(graphql: GraphQL) -> None:
+    errors = await graphql.errors(INTROSPECTION)
+    assert "introspection has been disabled" in errors[0]["message"]
+    assert (await graphql.data("{ __typename }")) == {"__typename": "Query"}
+
+
+async def test_development_allows_introspection(dev_graphql: GraphQL) -> None:
+    data = await dev_graphql.data(INTROSPECTION)
+    assert data == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+async def test_production_serves_no_graphiql(graphql: GraphQL) -> None:
+    page = await graphql.client.get(
+        "/graphql", headers={"Accept": "text/html", **bearer(graphql.secret)}
+    )
+    assert page.status_code == 404
+    assert "graphiql" not in page.text.lower()
+    anonymous = await graphql.client.get("/graphql", headers={"Accept": "text/html"})
+    assert anonymous.status_code == 401
+
+
+async def test_development_serves_graphiql_without_a_key(dev_graphql: GraphQL) -> None:
+    page = await dev_graphql.client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+    # GraphiQL's page executes nothing: a query still needs a key.
+    query = await dev_graphql.client.get("/graphql", params={"query": "{ __typename }"})
+    assert query.status_code == 401
+
+
+async def test_no_field_suggestions(graphql: GraphQL) -> None:
+    errors = await graphql.errors("{ clickz { id } }")
+    assert "Cannot query field 'clickz'" in errors[0]["message"]
+    assert "Did you mean" not in json.dumps(errors)
+
+
+async def test_the_depth_limit(graphql: GraphQL) -> None:
+    assert await graphql.data(_nested(10))
+    errors = await graphql.errors(_nested(11))
+    assert "exceeds maximum operation depth of 10" in errors[0]["message"]
+
+
+async def test_the_alias_limit(graphql: GraphQL) -> None:
+    def aliased(count: int) -> str:
+        return "{ " + " ".join(f"a{n}: __typename" for n in range(count)) + " }"
+
+    assert len(await graphql.data(aliased(30))) == 30
+    errors = await graphql.errors(aliased(31))
+    assert errors[0]["message"] == "31 aliases found. Allowed: 30"
+
+
+def _tokens(count: int) -> str:
+    """A valid query of exactly `count` tokens (count >= 1994)."""
+    # `__typename @include(if: true)` is 8 tokens; braces 2; each bare `__typename` 1.
+    # (Thousands of bare repeats would trip graphql-core's own validation guard.)
+    return "{ " + "__typename @include(if: true) " * 249 + "__typename " * (count - 1994) + "}"
+
+
+async def test_the_token_limit(graphql: GraphQL) -> None:
+    assert await graphql.data(_tokens(2000))
+    errors = await graphql.errors(_tokens(2001))
+    assert "more than 2000 tokens" in errors[0]["message"]
+
+
+async def test_limits_are_configurable(db: Engine, settings: Settings) -> None:
+    tight = dataclasses.replace(
+        settings, graphql=GraphQLLimits(max_depth=3, max_aliases=1, max_tokens=20)
+    )
+    async for graphql in _client_for(tight):
+        assert "depth of 3" in (await graphql.errors(_nested(4)))[0]["message"]
+        assert (
+            "Allowed: 1" in (await graphql.errors("{ a: __typename b: __typename }"))[0]["message"]
+        )
+        tokens = "{ " + "__typename " * 20 + "}"
+        assert "more than 20 tokens" in (await graphql.errors(tokens))[0]["message"]
+
+
+def test_limits_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "GRAPHQL_MAX_DEPTH": "7",
+            "GRAPHQL_MAX_ALIASES": "8",
+            "GRAPHQL_MAX_TOKENS": "900",
+            "GRAPHQL_MAX_PAGE_SIZE": "100",
+        }
+    )
+    assert settings.graphql == GraphQLLimits(
+        max_depth=7, max_aliases=8, max_tokens=900, max_page_size=100
+    )
+    assert Settings.from_env({}).graphql == GraphQLLimits(
+        max_depth=10, max_aliases=30, max_tokens=2000, max_page_size=500
+    )
+
+
+async def test_mutations_are_refused_over_get(graphql: GraphQL) -> None:
+    response = await graphql.client.get(
+        "/graphql", params={"query": CREATE_CLICK}, headers=bearer(graphql.secret)
+    )
+    assert response.status_code in {400, 405}, response.text
+    assert await Click.count() == 0
+    # Queries over GET stay allowed.
+    query = await graphql.client.get(
+        "/graphql", params={"query": "{ __typename }"}, headers=bearer(graphql.secret)
+    )
+    assert query.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", json.dumps({"query": CREATE_CLICK})),
+        ("text/plain;charset=UTF-8", json.dumps({"query": CREATE_CLICK})),
+        ("application/x-www-form-urlencoded", "query=" + CREATE_CLICK),
+        (
+            "multipart/form-data; boundary=x",
+            f'--x\r\nContent-Disposition: form-data; name="query"'
+            f"\r\n\r\n{CREATE_CLICK}\r\n--x--\r\n",
+        ),
+    ],
+)
+async def test_posts_a_browser_form_could_send_are_refused(
+    graphql: GraphQL, content_type: str, body: str
+) -> None:
+    """Simple requests (no CORS preflight) must never reach a mutation: no CSRF."""
+    response = await graphql.client.post(
+        "/graphql",
+        content=body.encode(),
+        headers={"Content-Type": content_type, **bearer(graphql.secret)},
+    )
+    assert response.status_code == 400, response.text
+    assert await Click.count() == 0
+
+
+async def test_batched_operations_are_refused(graphql: GraphQL) -> None:
+    response = await graphql.client.post(
+        "/graphql",
+        json=[{"query": CREATE_CLICK}, {"query": CREATE_CLICK}],
+        headers=bearer(graphql.secret),
+    )
+    assert response.status_code == 400
+    assert await Click.count() == 0
+
+
+async def _corrupt_conversion() -> None:
+    """A row no code path writes: its type is no ConversionType, so reading it fails."""
+    click_id = await seed_click()
+    now = datetime.now(UTC)
+    await Conversion.insert(
+        Conversion(
+            id=uuid.uuid4(),
+            click=click_id,
+            type="refund",
+            occurred_at=now,
+            received_at=now,
+            source="pixel",
+        )
+    )
+
+
+async def test_unexpected_errors_are_masked_and_logged_with_a_request_id(
+    graphql: GraphQL, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _corrupt_conversion()
+    with caplog.at_level(logging.ERROR, logger="schema.hardening"):
+        response = await graphql.post("{ conversions { edges { node { id type } } } }")
+    assert response.status_code == 200
+    [error] = response.json()["errors"]
+    request_id = response.headers["x-request-id"]
+    assert error["message"] == "Unexpected error."
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    assert "refund" not in response.text
+    assert "Traceback" not in response.text
+    [record] = [r for r in caplog.records if r.name == "schema.hardening"]
+    assert request_id in record.getMessage()
+    assert record.exc_info is not None
+    assert "refund" in str(record.exc_info[1])
+
+
+async def test_development_shows_unexpected_errors(dev_graphql: GraphQL) -> None:
+    await _corrupt_conversion()
+    errors = await dev_graphql.errors("{ conversions { edges { node { id } } } }")
+    assert "refund" in errors[0]["message"]
+
+
+async def test_expected_errors_are_not_masked(graphql: GraphQL) -> None:
+    errors = await graphql.errors("{ clicks(first: 100000) { totalCount } }")
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "between 0 and 500" in errors[0]["message"]
+
+
+def _unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
+    if is_postgres(store):
+        with warnings.catch_warnings():
+            # Piccolo asks the server for its version on construction and warns when it cannot.
+            warnings.simplefilter("ignore")
+            # Nothing listens on port 1: every connection is refused.
+            return PostgresEngine(config={"dsn": "postgresql://postgres@127.0.0.1:1/nowhere"})
+    return create_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"))
+
+
+@contextmanager
+def _tables_moved_to(engine: Engine, *tables: type[Table]) -> Iterator[None]:
+    """The real tables, bound to a store that is down."""
+    original = {table: table._meta.db for table in tables}
+    for table in tables:
+        table._meta.db = engine
+    try:
+        yield
+    finally:
+        for table, db in original.items():
+            table._meta.db = db
+
+
+async def test_an_unreachable_store_is_store_unavailable_not_a_masked_error(
+    graphql: GraphQL, db: Engine, tmp_path: Path
+) -> None:
+    click_id = await seed_click()
+    # The key is checked against the real store; clicks and conversions are out of reach.
+    with _tables_moved_to(_unreachable_engine(db, tmp_path), Click, Conversion):
+        recorded = await graphql.post(
+            "mutation($id: UUID!) { recordConversion(input: {clickId: $id, type: INSTALL})"
+            " { __typename } }",
+            {"id": str(click_id)},
+        )
+        read = await graphql.post("{ clicks { totalCount } }")
+    for response in (recorded, read):
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "STORE_UNAVAILABLE", error
+        assert "Traceback" not in response.text
+    assert await Conversion.count() == 0
+
+
+async def test_an_unreachable_key_store_answers_503_with_retry_after(
+    graphql: GraphQL, db: Engine, tmp_path: Path
+) -> None:
+    with _tables_moved_to(_unreachable_engine(db, tmp_path), ApiKey):
+        response = await graphql.post("{ __typename }")
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+    assert "Traceback" not in response.text
