@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 from piccolo.query import Select
 
@@ -34,6 +34,13 @@ class DatabaseSettings:
     # 0: the app starts (and answers 503) while the database is still down.
     pool_min_size: int = 0
     pool_max_size: int = 10
+    # A database that stalls must turn into 503s quickly, not into a pile of waiting
+    # requests: connecting, each statement and a whole write each have a deadline.
+    connect_timeout_seconds: float = 2.0
+    statement_timeout_seconds: float = 5.0
+    # The budget of one write transaction on PostgreSQL, waiting for a pooled
+    # connection included. SQLite writes wait for its lock up to the busy timeout.
+    write_timeout_seconds: float = 1.5
     sqlite_busy_timeout_seconds: float = 5.0
 
     @classmethod
@@ -43,6 +50,15 @@ class DatabaseSettings:
             url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
             pool_min_size=int(env.get("DATABASE_POOL_MIN_SIZE", cls.pool_min_size)),
             pool_max_size=int(env.get("DATABASE_POOL_MAX_SIZE", cls.pool_max_size)),
+            connect_timeout_seconds=float(
+                env.get("DATABASE_CONNECT_TIMEOUT_SECONDS", cls.connect_timeout_seconds)
+            ),
+            statement_timeout_seconds=float(
+                env.get("DATABASE_STATEMENT_TIMEOUT_SECONDS", cls.statement_timeout_seconds)
+            ),
+            write_timeout_seconds=float(
+                env.get("STORE_TIMEOUT_SECONDS", cls.write_timeout_seconds)
+            ),
             sqlite_busy_timeout_seconds=float(
                 env.get("SQLITE_BUSY_TIMEOUT_SECONDS", cls.sqlite_busy_timeout_seconds)
             ),
@@ -96,6 +112,62 @@ class SQLiteStore(SQLiteEngine):
         )
 
 
+class ReleasingPostgresTransaction(PostgresTransaction):
+    """Piccolo's PostgreSQL transaction, never leaking its pooled connection.
+
+    Piccolo's own keeps the connection out of the pool when BEGIN, COMMIT or
+    ROLLBACK fails, so every failure during an outage would shrink the pool until
+    nothing is left. And after a deadline cancelled a statement, rolling back on a
+    stalled server would wait again: the connection is dropped instead, which makes
+    the server roll the transaction back itself.
+    """
+
+    async def __aenter__(self) -> PostgresTransaction:
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            connection = getattr(self, "connection", None)
+            if connection is not None:
+                await self._discard(connection)
+            raise
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent is None and exception_type is asyncio.CancelledError:
+            await self._discard(self.connection)
+            self.engine.current_transaction.reset(self.context)
+            return False
+        try:
+            return await super().__aexit__(exception_type, exception, traceback)
+        except BaseException:
+            if self._parent is None:
+                await self._discard(self.connection)
+                self.engine.current_transaction.reset(self.context)
+            raise
+
+    async def _discard(self, connection: asyncpg.Connection) -> None:
+        connection.terminate()
+        if self.engine.pool is not None:
+            await self.engine.pool.release(connection)
+
+
+class PostgresStore(PostgresEngine):
+    def __init__(self, settings: DatabaseSettings) -> None:
+        super().__init__(
+            config={
+                "dsn": settings.url,
+                "timeout": settings.connect_timeout_seconds,
+                "command_timeout": settings.statement_timeout_seconds,
+                "server_settings": {
+                    "statement_timeout": str(int(settings.statement_timeout_seconds * 1000))
+                },
+            }
+        )
+        self.write_timeout_seconds = settings.write_timeout_seconds
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
+
+
 def create_engine(settings: DatabaseSettings) -> Engine:
     scheme = urlsplit(settings.url).scheme
     if scheme == "sqlite":
@@ -104,7 +176,7 @@ def create_engine(settings: DatabaseSettings) -> Engine:
             timeout=settings.sqlite_busy_timeout_seconds,
         )
     if scheme in {"postgres", "postgresql"}:
-        return PostgresEngine(config={"dsn": settings.url})
+        return PostgresStore(settings)
     raise ValueError(
         f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///PATH or postgresql://..."
     )
@@ -133,17 +205,17 @@ async def close_store(engine: Engine) -> None:
 
 @asynccontextmanager
 async def write_transaction(engine: Engine) -> AsyncIterator[None]:
-    """A transaction for read-then-write work.
+    """A transaction for read-then-write work; past its deadline it raises TimeoutError.
 
     SQLite's default deferred transaction fails with "database is locked" when two
     writers race from read to write; an immediate one queues them on the busy timeout.
     """
-    if isinstance(engine, SQLiteEngine):
-        transaction = engine.transaction(transaction_type=TransactionType.immediate)
+    if isinstance(engine, PostgresStore):
+        async with asyncio.timeout(engine.write_timeout_seconds), engine.transaction():
+            yield
     else:
-        transaction = engine.transaction()
-    async with transaction:
-        yield
+        async with engine.transaction(transaction_type=TransactionType.immediate):
+            yield
 
 
 def is_store_unavailable(error: BaseException) -> bool:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
 
-from models.database import DatabaseSettings, create_engine, is_postgres
+from models.database import (
+    DatabaseSettings,
+    close_store,
+    create_engine,
+    is_postgres,
+    open_store,
+)
 from models.tables import TABLES
-from tests.support import count_conversions, new_click
+from tests.support import count_conversions, new_click, stored_conversions
 
 
 @contextmanager
@@ -37,7 +45,7 @@ def unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
         with warnings.catch_warnings():
             # Piccolo checks the server version on construction and warns when it cannot.
             warnings.simplefilter("ignore")
-            return PostgresEngine(config={"dsn": "postgresql://postgres@127.0.0.1:1/nowhere"})
+            return create_engine(DatabaseSettings(url="postgresql://postgres@127.0.0.1:1/nowhere"))
     return create_engine(
         DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing-directory' / 'conversions.sqlite'}")
     )
@@ -81,3 +89,39 @@ async def test_a_locked_sqlite_database_answers_503_not_500(
     assert response.status_code == 503
     assert "retry-after" in response.headers
     assert await count_conversions() == 0
+
+
+async def test_a_stalled_postgres_write_is_503_within_its_deadline_and_leaks_nothing(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    if not is_postgres(db):
+        pytest.skip("SQLite waits on its busy timeout instead; see the locked-database test")
+    click_id = await new_click()
+    url = os.environ["DATABASE_URL"]
+    settings = DatabaseSettings(url=url, pool_max_size=2, write_timeout_seconds=0.3)
+    impatient = create_engine(settings)
+    await open_store(impatient, settings)
+    # Another session holds the click's row lock, so the pixel's transaction stalls on it.
+    holder = await asyncpg.connect(url)
+    lock = holder.transaction()
+    await lock.start()
+    await holder.execute("SELECT id FROM click WHERE id = $1 FOR UPDATE", click_id)
+    try:
+        with tables_bound_to(impatient):
+            started = time.monotonic()
+            # More stalled writes than the pool has connections: none may be leaked.
+            statuses = [
+                (await client.get(f"/convert/{click_id}?type=install")).status_code
+                for _ in range(settings.pool_max_size + 2)
+            ]
+            elapsed = time.monotonic() - started
+            await lock.rollback()
+            recovered = await client.get(f"/convert/{click_id}?type=install")
+    finally:
+        await holder.close()
+        await close_store(impatient)
+    assert statuses == [503] * (settings.pool_max_size + 2)
+    # Far below the 5 s statement timeout: the write deadline, not the server, ended them.
+    assert elapsed < settings.statement_timeout_seconds
+    assert recovered.status_code == 202
+    assert len(await stored_conversions(click_id)) == 1
