@@ -7,7 +7,7 @@ SQLITE_TEST_URL ?= sqlite:///$(CURDIR)/.test-conversions.sqlite
 POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/conversions_test
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint format clean
+.PHONY: install run test test-sqlite test-postgres lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Pixel throughput against a bare Litestar app, on PostgreSQL and SQLite (needs wrk).
+bench: install
+	$(BIN)/python bench/pixel_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .test-conversions.sqlite*

@@ -1,0 +1,293 @@
+"""Pixel throughput against the framework's ceiling (`make bench`).
+
+For each engine it serves (A) a bare Litestar app with one route of the pixel's
+shape and (B) the real app in production mode, both with uvicorn and the same
+worker count, then drives them with wrk, interleaved A/B/A/B, and prints the
+median req/s and p99 of each, the ratio B/A, and whether the rows stored equal
+the 202s answered. Requires wrk (installed with apt-get when missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+POSTGRES_BENCH_URL = os.environ.get(
+    "POSTGRES_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/conversions_bench"
+)
+RESULT = re.compile(
+    r"RESULT requests=(\d+) accepted=(\d+) other=(\d+) errors=(\d+) p99_us=(\d+) duration_us=(\d+)"
+)
+CLICKS = 2000
+
+
+@dataclass(frozen=True)
+class Run:
+    requests: int
+    accepted: int
+    other: int
+    errors: int
+    p99_ms: float
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ensure_wrk() -> str:
+    if not shutil.which("wrk"):
+        print("installing wrk with apt-get ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+    return shutil.which("wrk") or "wrk"
+
+
+async def prepare_database(engine: str, workdir: Path) -> str:
+    if engine == "sqlite":
+        return f"sqlite:///{workdir / 'bench.sqlite'}"
+    name = POSTGRES_BENCH_URL.rsplit("/", 1)[1]
+    maintenance = await asyncpg.connect(POSTGRES_BENCH_URL.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await maintenance.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await maintenance.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await maintenance.close()
+    return POSTGRES_BENCH_URL
+
+
+def run_conversions(database_url: str, *arguments: str) -> str:
+    return subprocess.run(
+        [str(BIN / "conversions"), *arguments],
+        env=os.environ | {"DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def create_clicks(database_url: str, clicks_file: Path) -> None:
+    script = (
+        "import asyncio\n"
+        "from datetime import UTC, datetime, timedelta\n"
+        "from models.clicks import NewClick, create_click\n"
+        "async def main():\n"
+        "    created = datetime.now(UTC) - timedelta(hours=1)\n"
+        f"    for _ in range({CLICKS}):\n"
+        "        print(await create_click(NewClick(created_at=created)))\n"
+        "asyncio.run(main())\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        env=os.environ | {"DATABASE_URL": database_url},
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    ids = [line for line in output.splitlines() if line.strip()]
+    for click_id in ids:
+        uuid.UUID(click_id)
+    clicks_file.write_text("\n".join(ids) + "\n")
+
+
+def serve(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/convert/{uuid.uuid4()}?type=install", timeout=1)
+            return process
+        except httpx.TransportError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{command} did not come up: {log.read_text()}")
+
+
+def drive(wrk: str, port: int, clicks_file: Path, tag: str, seconds: int, connections: int) -> Run:
+    output = subprocess.run(
+        [
+            wrk,
+            "--threads",
+            "2",
+            "--connections",
+            str(connections),
+            "--duration",
+            f"{seconds}s",
+            "--script",
+            str(ROOT / "bench" / "pixel.lua"),
+            f"http://127.0.0.1:{port}",
+            "--",
+            str(clicks_file),
+            tag,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    match = RESULT.search(output)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    requests, accepted, other, errors, p99_us, duration_us = map(int, match.groups())
+    return Run(requests, accepted, other, errors, p99_us / 1000, duration_us / 1e6)
+
+
+async def stored_rows(database_url: str) -> int:
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+            return connection.execute("SELECT count(*) FROM conversion").fetchone()[0]
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval("SELECT count(*) FROM conversion")
+    finally:
+        await connection.close()
+
+
+def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-"))
+    database_url = asyncio.run(prepare_database(engine, workdir))
+    run_conversions(database_url, "migrate")
+    clicks_file = workdir / "clicks.txt"
+    create_clicks(database_url, clicks_file)
+
+    uvicorn_flags = [
+        "--workers",
+        str(arguments.workers),
+        "--no-proxy-headers",
+        "--no-server-header",
+        "--no-access-log",
+        "--host",
+        "127.0.0.1",
+    ]
+    ceiling_port, app_port = free_port(), free_port()
+    environment = os.environ | {"DATABASE_URL": database_url}
+    ceiling = serve(
+        [
+            str(BIN / "uvicorn"),
+            "bench.ceiling_app:app",
+            "--port",
+            str(ceiling_port),
+            *uvicorn_flags,
+        ],
+        ceiling_port,
+        environment,
+        workdir / "ceiling.log",
+    )
+    app = serve(
+        [
+            str(BIN / "conversions"),
+            "serve",
+            "--port",
+            str(app_port),
+            "--workers",
+            str(arguments.workers),
+        ],
+        app_port,
+        environment,
+        workdir / "app.log",
+    )
+    results: dict[str, list[Run]] = {"ceiling": [], "app": []}
+    accepted_by_app = 0
+    try:
+        for name, port in (("ceiling", ceiling_port), ("app", app_port)):
+            warm = drive(
+                wrk, port, clicks_file, f"warm-{name}", arguments.warmup, arguments.connections
+            )
+            if name == "app":
+                accepted_by_app += warm.accepted
+        for round_number in range(arguments.runs):
+            for name, port in (("ceiling", ceiling_port), ("app", app_port)):
+                run = drive(
+                    wrk,
+                    port,
+                    clicks_file,
+                    f"r{round_number}-{name}",
+                    arguments.duration,
+                    arguments.connections,
+                )
+                results[name].append(run)
+                if name == "app":
+                    accepted_by_app += run.accepted
+                print(
+                    f"  {engine:8} {name:8} run {round_number + 1}: "
+                    f"{run.per_second:8.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
+                    f"non-202 {run.other}  socket errors {run.errors}",
+                    flush=True,
+                )
+    finally:
+        for process in (ceiling, app):
+            process.terminate()
+            process.wait(timeout=30)
+
+    ceiling_rate = statistics.median(run.per_second for run in results["ceiling"])
+    app_rate = statistics.median(run.per_second for run in results["app"])
+    ceiling_p99 = statistics.median(run.p99_ms for run in results["ceiling"])
+    app_p99 = statistics.median(run.p99_ms for run in results["app"])
+    stored = asyncio.run(stored_rows(database_url))
+    # wrk stops counting at its deadline while requests are still in flight; those
+    # may commit unanswered. So every 202 must have its row (stored >= answered) and
+    # at most one connection's request per wrk run may be stored unanswered.
+    in_flight_at_deadlines = arguments.connections * (arguments.runs + 1)
+    durable = accepted_by_app <= stored <= accepted_by_app + in_flight_at_deadlines
+    print(
+        f"{engine}: ceiling {ceiling_rate:.0f} req/s p99 {ceiling_p99:.1f} ms | "
+        f"app {app_rate:.0f} req/s p99 {app_p99:.1f} ms | ratio {app_rate / ceiling_rate:.2f} | "
+        f"202s answered {accepted_by_app} rows stored {stored} "
+        f"{'OK' if durable else 'MISMATCH'}",
+        flush=True,
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+    return durable
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--engine", choices=["postgres", "sqlite", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per target")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    arguments = parser.parse_args()
+    wrk = ensure_wrk()
+    engines = ["postgres", "sqlite"] if arguments.engine == "both" else [arguments.engine]
+    print(
+        f"{os.cpu_count()} CPUs; {arguments.workers} workers each; "
+        f"{arguments.connections} connections; {arguments.runs} runs of "
+        f"{arguments.duration} s, interleaved",
+        flush=True,
+    )
+    durable = [bench_engine(engine, arguments, wrk) for engine in engines]
+    return 0 if all(durable) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
