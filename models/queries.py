@@ -273,7 +273,8 @@ async def conversion_pages_of_clicks(
         "SELECT id FROM ("
         " SELECT id, ROW_NUMBER() OVER"
         "  (PARTITION BY click ORDER BY occurred_at DESC, id DESC) AS position"
-        f" FROM conversion WHERE click IN ({_placeholders(len(click_ids))}) {after_condition}"
+        f" FROM {Conversion._meta.tablename}"
+        f" WHERE click IN ({_placeholders(len(click_ids))}) {after_condition}"
         ") AS ranked WHERE position <= {}",
         *arguments,
     )

@@ -6,9 +6,9 @@ Each turns the per-object lookups of one request into a fixed number of statemen
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
 
 from strawberry.dataloader import DataLoader
 
@@ -36,20 +36,18 @@ async def _load_conversion_counts(click_ids: list[uuid.UUID]) -> list[int]:
     return [counts[click_id] for click_id in click_ids]
 
 
-def _page_arguments(key: ClickConversionsKey) -> tuple[int, str]:
-    return key.first, repr(key.after)
-
-
 async def _load_conversion_pages(
     keys: Sequence[ClickConversionsKey],
 ) -> list[Page[ConversionRecord]]:
+    # Usually one group: every click of a page asks for the same `first` and `after`.
+    clicks_by_page: dict[tuple[int, Cursor | None], list[uuid.UUID]] = defaultdict(list)
+    for key in keys:
+        clicks_by_page[key.first, key.after].append(key.click_id)
     pages: dict[ClickConversionsKey, Page[ConversionRecord]] = {}
-    for _, same_page in groupby(sorted(keys, key=_page_arguments), key=_page_arguments):
-        group = list(same_page)
-        by_click = await queries.conversion_pages_of_clicks(
-            [key.click_id for key in group], group[0].first, group[0].after
-        )
-        pages.update({key: by_click[key.click_id] for key in group})
+    for (first, after), click_ids in clicks_by_page.items():
+        by_click = await queries.conversion_pages_of_clicks(click_ids, first, after)
+        for click_id in click_ids:
+            pages[ClickConversionsKey(click_id, first, after)] = by_click[click_id]
     return [pages[key] for key in keys]
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
 from api.app import create_app
@@ -250,7 +249,7 @@ def _unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
             # Piccolo asks the server for its version on construction and warns when it cannot.
             warnings.simplefilter("ignore")
             # Nothing listens on port 1: every connection is refused.
-            return PostgresEngine(config={"dsn": "postgresql://postgres@127.0.0.1:1/nowhere"})
+            return create_engine(DatabaseSettings(url="postgresql://postgres@127.0.0.1:1/nowhere"))
     return create_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"))
 
 
