@@ -17,7 +17,10 @@ from api.health import healthz, readyz
 from api.settings import Settings
 from models.database import close_store, open_store
 from models.tables import Conversion
+from pixel.enrichment import load_country_data
 from pixel.routes import add_pixel_headers, create_pixel_router
+from pixel.script import pixel_script
+from pixel.tracking import create_tracking_router
 from schema.context import make_context_getter
 from schema.root import schema
 
@@ -79,8 +82,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         subscription_protocols=(),
     )
 
+    def load_enrichment_data() -> None:
+        # Once, before the first request, rather than on the first browser fire.
+        load_country_data(settings.country_data_file)
+
     return Litestar(
-        route_handlers=[healthz, readyz, create_pixel_router(settings.pixel), graphql_controller],
+        route_handlers=[
+            healthz,
+            readyz,
+            create_pixel_router(settings.pixel),
+            create_tracking_router(settings.tracking),
+            pixel_script,
+            graphql_controller,
+        ],
+        on_startup=[load_enrichment_data],
         lifespan=[store_lifespan],
         before_send=[add_pixel_headers],
         exception_handlers={

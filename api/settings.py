@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from models.database import DatabaseSettings
 from pixel.client_ip import TrustedProxies
+from pixel.enrichment import DEFAULT_COUNTRY_DATA_FILE
 from pixel.routes import PixelConfig
+from pixel.tracking import TrackingConfig
 from schema.limits import GraphQLLimits
 
 
@@ -31,6 +33,9 @@ def _trusted_proxies(value: str) -> TrustedProxies:
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     pixel: PixelConfig = field(default_factory=PixelConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # A geoip2fast data file: a name inside the package or a path to a newer download.
+    country_data_file: str = DEFAULT_COUNTRY_DATA_FILE
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
     # never in production.
@@ -40,14 +45,19 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
+        trusted_proxies = _trusted_proxies(env.get("TRUSTED_PROXIES", ""))
+        retry_after_seconds = int(env.get("RETRY_AFTER_SECONDS", PixelConfig.retry_after_seconds))
         return cls(
             database=DatabaseSettings.from_env(env),
             pixel=PixelConfig(
-                trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
-                retry_after_seconds=int(
-                    env.get("RETRY_AFTER_SECONDS", PixelConfig.retry_after_seconds)
-                ),
+                trusted_proxies=trusted_proxies, retry_after_seconds=retry_after_seconds
             ),
+            tracking=TrackingConfig(
+                trusted_proxies=trusted_proxies,
+                click_id_parameter=env.get("CLICK_ID_PARAMETER", TrackingConfig.click_id_parameter),
+                retry_after_seconds=retry_after_seconds,
+            ),
+            country_data_file=env.get("GEOIP_DATA_FILE", cls.country_data_file),
             graphql=GraphQLLimits(
                 max_depth=int(env.get("GRAPHQL_MAX_DEPTH", GraphQLLimits.max_depth)),
                 max_aliases=int(env.get("GRAPHQL_MAX_ALIASES", GraphQLLimits.max_aliases)),

@@ -38,6 +38,9 @@ class RequestMetadata:
     user_agent: str | None = None
     referrer: str | None = None
     country: str | None = None
+    browser_family: str | None = None
+    os_family: str | None = None
+    device_family: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +62,9 @@ class ConversionRecord:
     user_agent: str | None
     referrer: str | None
     country: str | None
+    browser_family: str | None = None
+    os_family: str | None = None
+    device_family: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ConversionRecord:
@@ -78,6 +84,9 @@ class ConversionRecord:
             user_agent=row["user_agent"],
             referrer=row["referrer"],
             country=row["country"],
+            browser_family=row["browser_family"],
+            os_family=row["os_family"],
+            device_family=row["device_family"],
         )
 
     def as_row(self) -> dict[str, Any]:
@@ -97,6 +106,9 @@ class ConversionRecord:
             "user_agent": self.user_agent,
             "referrer": self.referrer,
             "country": self.country,
+            "browser_family": self.browser_family,
+            "os_family": self.os_family,
+            "device_family": self.device_family,
         }
 
 
@@ -196,6 +208,9 @@ def _new_record(
         user_agent=metadata.user_agent,
         referrer=metadata.referrer,
         country=metadata.country,
+        browser_family=metadata.browser_family,
+        os_family=metadata.os_family,
+        device_family=metadata.device_family,
     )
 
 

@@ -19,6 +19,10 @@ from piccolo.columns.defaults.uuid import UUID4
 from piccolo.table import Table
 
 MAX_ID_LENGTH = 255
+MAX_NAME_LENGTH = 200
+MAX_SUB_ID_LENGTH = 255
+# ua-parser families are short names ("Chrome Mobile", "Mac OS X"); longer ones are cut.
+MAX_FAMILY_LENGTH = 100
 
 
 class ConversionType(enum.StrEnum):
@@ -51,6 +55,40 @@ class Source(enum.StrEnum):
     GRAPHQL = "graphql"
 
 
+class MarketingType(enum.StrEnum):
+    """The kind of traffic a tracking link's visitor came from, as the partner tags it."""
+
+    SEO = "seo"
+    PPC = "ppc"
+    SOCIAL = "social"
+    EMAIL = "email"
+    DISPLAY = "display"
+    PUSH = "push"
+    NATIVE = "native"
+    INFLUENCER = "influencer"
+    OTHER = "other"
+
+
+class Offer(Table):
+    """What a partner promotes: the operator's landing page."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    name = Varchar(length=MAX_NAME_LENGTH)
+    # May hold a `{click_id}` placeholder; validated as an absolute http(s) URL.
+    landing_url = Text()
+    created_at = Timestamptz()
+
+
+class TrackingLink(Table):
+    """A partner's link to an offer; every visit through it becomes a click."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    offer = ForeignKey(references=Offer, null=False, on_delete=OnDelete.restrict)
+    partner_reference = Varchar(length=MAX_ID_LENGTH)
+    creative = Varchar(length=MAX_ID_LENGTH, null=True, default=None)
+    created_at = Timestamptz()
+
+
 class Click(Table):
     id = UUID(primary_key=True, default=UUID4())
     created_at = Timestamptz()
@@ -60,6 +98,19 @@ class Click(Table):
     user_agent = Text(null=True, default=None)
     referrer = Text(null=True, default=None)
     country = Varchar(length=2, null=True, default=None)
+    # None for clicks created through GraphQL rather than a tracking link.
+    tracking_link = ForeignKey(
+        references=TrackingLink, null=True, default=None, on_delete=OnDelete.restrict
+    )
+    type = Varchar(length=16, null=True, default=None, choices=MarketingType)
+    s1 = Varchar(length=MAX_SUB_ID_LENGTH, null=True, default=None)
+    s2 = Varchar(length=MAX_SUB_ID_LENGTH, null=True, default=None)
+    s3 = Varchar(length=MAX_SUB_ID_LENGTH, null=True, default=None)
+    s4 = Varchar(length=MAX_SUB_ID_LENGTH, null=True, default=None)
+    s5 = Varchar(length=MAX_SUB_ID_LENGTH, null=True, default=None)
+    browser_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
+    os_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
+    device_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
 
 
 class Conversion(Table):
@@ -85,6 +136,9 @@ class Conversion(Table):
     user_agent = Text(null=True, default=None)
     referrer = Text(null=True, default=None)
     country = Varchar(length=2, null=True, default=None)
+    browser_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
+    os_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
+    device_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
 
 
 class ApiKey(Table):
@@ -98,4 +152,4 @@ class ApiKey(Table):
     revoked_at = Timestamptz(null=True, default=None)
 
 
-TABLES: tuple[type[Table], ...] = (Click, Conversion, ApiKey)
+TABLES: tuple[type[Table], ...] = (Offer, TrackingLink, Click, Conversion, ApiKey)

@@ -17,11 +17,13 @@ PIXEL_PARAMETERS = frozenset(
 )
 
 
-def read_parameters(*encoded_parts: bytes) -> tuple[dict[str, str], list[FieldError]]:
+def read_parameters(
+    *encoded_parts: bytes, names: frozenset[str] = PIXEL_PARAMETERS
+) -> tuple[dict[str, str], list[FieldError]]:
     """Decode `application/x-www-form-urlencoded` parts (a query string, a form body).
 
-    A parameter that matters may appear once across all parts; each one given twice or
-    carrying invalid UTF-8 is reported as a field error naming it.
+    Only the parameters in `names` matter; each may appear once across all parts, and
+    one given twice or carrying invalid UTF-8 is reported as a field error naming it.
     """
     values: dict[str, str] = {}
     errors: dict[str, FieldError] = {}
@@ -29,7 +31,7 @@ def read_parameters(*encoded_parts: bytes) -> tuple[dict[str, str], list[FieldEr
         for pair in encoded.split(b"&"):
             raw_name, _, raw_value = pair.partition(b"=")
             name = _decode(raw_name)
-            if name not in PIXEL_PARAMETERS:
+            if name not in names:
                 continue
             value = _decode(raw_value)
             if name in values or name in errors:

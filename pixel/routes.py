@@ -24,22 +24,22 @@ from models.conversion_service import (
     Invalid,
     Outcome,
     Recorded,
-    RequestMetadata,
     StoreUnavailable,
     record_conversion,
 )
 from models.tables import Source
 from pixel.client_ip import TrustedProxies
+from pixel.enrichment import request_metadata
 from pixel.query import MAX_QUERY_BYTES, read_parameters
 
 PIXEL_PATH_PREFIX = "/convert/"
+TRACKING_PATH_PREFIX = "/track/"
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "text/plain")
-# Browsers send headers of any size; what we keep of them is bounded.
-MAX_HEADER_VALUE_LENGTH = 2048
 PIXEL_HEADERS = (
     (b"cache-control", b"no-store"),
     (b"access-control-allow-origin", b"*"),
 )
+TRACKING_HEADERS = ((b"cache-control", b"no-store"),)
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
@@ -65,7 +65,7 @@ class ErrorBody(msgspec.Struct):
     errors: list[FieldError]
 
 
-def _errors_response(
+def errors_response(
     status_code: int, errors: list[FieldError], headers: dict[str, str] | None = None
 ) -> Response:
     return Response(
@@ -85,15 +85,15 @@ def outcome_response(outcome: Outcome, retry_after_seconds: int) -> Response:
         case Recorded() | Duplicate():
             return _accepted()
         case Invalid(errors):
-            return _errors_response(422, errors)
+            return errors_response(422, errors)
         case ClickNotFound():
-            return _errors_response(
+            return errors_response(
                 404, [FieldError("click_id", "not_found", "no click has this click_id")]
             )
         case Conflict(message=message):
-            return _errors_response(409, [FieldError("transaction_id", "conflict", message)])
+            return errors_response(409, [FieldError("transaction_id", "conflict", message)])
         case StoreUnavailable():
-            return _errors_response(
+            return errors_response(
                 503,
                 [
                     FieldError(
@@ -108,37 +108,34 @@ def outcome_response(outcome: Outcome, retry_after_seconds: int) -> Response:
 
 
 async def add_pixel_headers(message: Message, scope: Scope) -> None:
-    """`before_send` hook: every pixel response, errors and 405s included, is uncached CORS."""
-    if message["type"] == "http.response.start" and scope["path"].startswith(PIXEL_PATH_PREFIX):
-        headers = list(message.get("headers", ()))
-        names = {name.lower() for name, _ in headers}
-        headers.extend(header for header in PIXEL_HEADERS if header[0] not in names)
-        message["headers"] = headers
-
-
-def _metadata(request: Request, trusted_proxies: TrustedProxies) -> RequestMetadata:
-    headers = request.headers
-    peer = request.client.host if request.client else None
-    user_agent = headers.get("user-agent")
-    referrer = headers.get("referer")
-    return RequestMetadata(
-        ip=trusted_proxies.client_ip(peer, headers.get("x-forwarded-for")),
-        user_agent=user_agent[:MAX_HEADER_VALUE_LENGTH] if user_agent else None,
-        referrer=referrer[:MAX_HEADER_VALUE_LENGTH] if referrer else None,
-    )
+    """`before_send` hook: every pixel response, errors and 405s included, is uncached CORS;
+    every tracking-link response is uncached, so each visit reaches us and makes its click."""
+    if message["type"] != "http.response.start":
+        return
+    path = scope["path"]
+    if path.startswith(PIXEL_PATH_PREFIX):
+        added = PIXEL_HEADERS
+    elif path.startswith(TRACKING_PATH_PREFIX):
+        added = TRACKING_HEADERS
+    else:
+        return
+    headers = list(message.get("headers", ()))
+    names = {name.lower() for name, _ in headers}
+    headers.extend(header for header in added if header[0] not in names)
+    message["headers"] = headers
 
 
 async def _fire(request: Request, click_id: str, config: PixelConfig, *, dry_run: bool) -> Response:
     query = request.scope["query_string"]
     if len(query) > MAX_QUERY_BYTES:
         too_long = f"the query string exceeds {MAX_QUERY_BYTES} bytes"
-        return _errors_response(414, [FieldError("query", "too_long", too_long)])
+        return errors_response(414, [FieldError("query", "too_long", too_long)])
     parts = [query]
     if request.method == HttpMethod.POST:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await request.body()
         if body and media_type not in FORM_MEDIA_TYPES:
-            return _errors_response(
+            return errors_response(
                 415,
                 [
                     FieldError(
@@ -155,11 +152,11 @@ async def _fire(request: Request, click_id: str, config: PixelConfig, *, dry_run
         values["test"] = "true"
     report = RawConversion(click_id=click_id, **values)
     if reading_errors:
-        return _errors_response(422, reading_errors + validation_errors(report, reading_errors))
+        return errors_response(422, reading_errors + validation_errors(report, reading_errors))
     outcome = await record_conversion(
         report,
         source=Source.PIXEL,
-        metadata=_metadata(request, config.trusted_proxies),
+        metadata=request_metadata(request, config.trusted_proxies),
     )
     return outcome_response(outcome, config.retry_after_seconds)
 

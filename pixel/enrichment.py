@@ -1,0 +1,119 @@
+"""What a browser request tells us: client IP, user-agent families and country.
+
+One module for the tracking link and the pixel, so clicks and browser-fired
+conversions are enriched alike. Everything is offline: ua-parser's bundled rules
+and the GeoLite2 country data that ships inside the geoip2fast package. Both sit on
+the hot path, so user-agent parses are cached and the country data is loaded once
+per process (`load_country_data`, called at start-up).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ua_parser
+from geoip2fast import GeoIP2Fast
+from litestar import Request
+
+from models.conversion_service import RequestMetadata
+from models.tables import MAX_FAMILY_LENGTH
+from pixel.client_ip import TrustedProxies
+
+# Browsers send headers of any size; what we keep of them is bounded.
+MAX_HEADER_VALUE_LENGTH = 2048
+# The file with both IPv4 and IPv6 networks; the package's default holds IPv4 only.
+DEFAULT_COUNTRY_DATA_FILE = "geoip2fast-ipv6.dat.gz"
+# Distinct user agents are few next to requests; this bounds the cache's memory.
+USER_AGENT_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class UserAgentFamilies:
+    browser: str | None = None
+    os: str | None = None
+    device: str | None = None
+
+
+@lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
+def user_agent_families(user_agent: str) -> UserAgentFamilies:
+    """Browser, OS and device family; ua-parser's "Other" when a part is not recognised."""
+    if not user_agent:
+        return UserAgentFamilies()
+    parsed = ua_parser.parse(user_agent).with_defaults()
+    return UserAgentFamilies(
+        browser=parsed.user_agent.family[:MAX_FAMILY_LENGTH],
+        os=parsed.os.family[:MAX_FAMILY_LENGTH],
+        device=parsed.device.family[:MAX_FAMILY_LENGTH],
+    )
+
+
+_country_data_lock = threading.Lock()
+_country_data: GeoIP2Fast | None = None
+
+
+def load_country_data(data_file: str = DEFAULT_COUNTRY_DATA_FILE) -> GeoIP2Fast:
+    """Load the country database once per process (about 0.2 s and 50 MB).
+
+    geoip2fast keeps its tables in module globals, so one process holds one database:
+    the first file loaded wins.
+    """
+    global _country_data
+    with _country_data_lock:
+        if _country_data is None:
+            _country_data = GeoIP2Fast(verbose=False, geoip2fast_data_file=data_file)
+        return _country_data
+
+
+def country_of(ip: str | None) -> str | None:
+    """The ISO 3166-1 alpha-2 country of a public address; None for any other."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    # Private, loopback, link-local, documentation and reserved ranges have no country.
+    if not address.is_global:
+        return None
+    code = load_country_data().lookup(str(address)).country_code
+    # geoip2fast answers "--" for networks it does not know and "" for errors.
+    return code if len(code) == 2 and code.isalpha() else None
+
+
+def _header_text(value: str | None) -> str | None:
+    """A header as we store it: control characters dropped, length bounded."""
+    if not value:
+        return None
+    cleaned = "".join(character for character in value if unicodedata.category(character) != "Cc")
+    return cleaned[:MAX_HEADER_VALUE_LENGTH] or None
+
+
+def _address(value: str | None) -> str | None:
+    """An IP address in its canonical spelling, or None (a Unix socket, a test client)."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def request_metadata(request: Request, trusted_proxies: TrustedProxies) -> RequestMetadata:
+    headers = request.headers
+    peer = request.client.host if request.client else None
+    ip = _address(trusted_proxies.client_ip(peer, headers.get("x-forwarded-for")))
+    user_agent = _header_text(headers.get("user-agent"))
+    families = user_agent_families(user_agent or "")
+    return RequestMetadata(
+        ip=ip,
+        user_agent=user_agent,
+        referrer=_header_text(headers.get("referer")),
+        country=country_of(ip),
+        browser_family=families.browser,
+        os_family=families.os,
+        device_family=families.device,
+    )
