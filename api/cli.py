@@ -45,6 +45,14 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _graphql_schema(_: argparse.Namespace) -> int:
+    # Production refuses introspection: clients generate code from this SDL instead.
+    from schema.root import schema
+
+    print(schema.as_str())
+    return 0
+
+
 def _create_api_key(arguments: argparse.Namespace) -> int:
     issued = asyncio.run(create_api_key(arguments.name, Scope(arguments.scope)))
     print(f"Created API key {issued.name!r} ({issued.id}) with scope {issued.scope}.")
@@ -90,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending migrations (idempotent)")
     migrate.set_defaults(handler=_migrate)
+
+    graphql_schema = commands.add_parser(
+        "graphql-schema", help="print the GraphQL schema (SDL), for clients' code generators"
+    )
+    graphql_schema.set_defaults(handler=_graphql_schema)
 
     create_key = commands.add_parser(
         "create-api-key", help="create a GraphQL API key; prints the key alone on its last line"
