@@ -7,7 +7,7 @@ SQLITE_TEST_URL ?= sqlite:///$(CURDIR)/.test-conversions.sqlite
 POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/conversions_test
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint format bench clean
+.PHONY: install run test test-sqlite test-postgres lint format bench soak clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ format: install
 ## Pixel throughput against a bare Litestar app, on PostgreSQL and SQLite (needs wrk).
 bench: install
 	$(BIN)/python bench/pixel_bench.py
+
+## 10,000 conversions through a served app while its PostgreSQL crashes and restarts.
+soak: install
+	$(BIN)/python -m scripts.soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .test-conversions.sqlite*
