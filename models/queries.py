@@ -21,8 +21,9 @@ from piccolo.columns import Column
 from piccolo.query import Select
 from piccolo.query.functions.aggregate import Count
 
+from models.clicks import SUB_ID_NAMES
 from models.conversion_service import ConversionRecord
-from models.tables import Click, Conversion, ConversionType, Currency, Stage
+from models.tables import Click, Conversion, ConversionType, Currency, MarketingType, Stage
 
 
 class InvalidCursorError(ValueError):
@@ -69,6 +70,12 @@ class ClickRecord:
     user_agent: str | None
     referrer: str | None
     country: str | None
+    tracking_link_id: uuid.UUID | None
+    type: MarketingType | None
+    sub_ids: dict[str, str | None]
+    browser_family: str | None
+    os_family: str | None
+    device_family: str | None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ClickRecord:
@@ -81,6 +88,12 @@ class ClickRecord:
             user_agent=row["user_agent"],
             referrer=row["referrer"],
             country=row["country"],
+            tracking_link_id=row["tracking_link"],
+            type=MarketingType(row["type"]) if row["type"] else None,
+            sub_ids={name: row[name] for name in SUB_ID_NAMES},
+            browser_family=row["browser_family"],
+            os_family=row["os_family"],
+            device_family=row["device_family"],
         )
 
     @property

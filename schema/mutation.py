@@ -10,12 +10,12 @@ import strawberry
 
 from models import conversion_service as service
 from models import queries
-from models.clicks import InvalidClickError, NewClick, create_click
+from models.clicks import SUB_ID_NAMES, InvalidClickError, NewClick, create_click
 from models.conversion_input import FieldError, RawConversion
 from models.tables import Source
 from schema.errors import bad_user_input, store_unavailable
 from schema.permissions import CanWrite
-from schema.types import Click, Conversion, ConversionType, Currency
+from schema.types import Click, Conversion, ConversionType, Currency, MarketingType
 
 # The service names fields as the pixel's parameters; clients know this input's names.
 RECORD_FIELD_NAMES = {
@@ -34,6 +34,9 @@ CLICK_FIELD_NAMES = {
     "user_agent": "userAgent",
     "referrer": "referrer",
     "country": "country",
+    "tracking_link_id": "trackingLinkId",
+    "type": "type",
+    **{name: name for name in SUB_ID_NAMES},
 }
 
 
@@ -86,6 +89,28 @@ class CreateClickInput:
     country: str | None = strawberry.field(
         default=None, description="ISO 3166-1 alpha-2, such as DE."
     )
+    tracking_link_id: uuid.UUID | None = strawberry.field(
+        default=None, description="A tracking link the click belongs to, if any."
+    )
+    type: MarketingType | None = strawberry.field(default=None, description="The marketing type.")
+    s1: str | None = None
+    s2: str | None = None
+    s3: str | None = None
+    s4: str | None = None
+    s5: str | None = None
+
+    def to_new_click(self) -> NewClick:
+        sub_ids = {"s1": self.s1, "s2": self.s2, "s3": self.s3, "s4": self.s4, "s5": self.s5}
+        return NewClick(
+            player_id=self.player_id,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            referrer=self.referrer,
+            country=self.country,
+            tracking_link_id=self.tracking_link_id,
+            type=self.type.value if self.type else None,
+            sub_ids={name: value for name, value in sub_ids.items() if value is not None},
+        )
 
 
 @strawberry.type(description="Stored (or, with test: true, would have been).")
@@ -177,15 +202,7 @@ class Mutation:
     @strawberry.mutation(permission_classes=[CanWrite], description="Create a click.")
     async def create_click(self, input: CreateClickInput) -> Click:
         try:
-            click_id = await create_click(
-                NewClick(
-                    player_id=input.player_id,
-                    ip=input.ip,
-                    user_agent=input.user_agent,
-                    referrer=input.referrer,
-                    country=input.country,
-                )
-            )
+            click_id = await create_click(input.to_new_click())
         except InvalidClickError as invalid:
             raise bad_user_input("invalid click", invalid.errors, CLICK_FIELD_NAMES) from invalid
         found = await queries.clicks_by_ids([click_id])

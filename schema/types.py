@@ -36,6 +36,9 @@ Stage = strawberry.enum(
     tables.Stage, description="The furthest funnel step a click has reached; never moves back."
 )
 Source = strawberry.enum(tables.Source, description="Which face recorded a conversion.")
+MarketingType = strawberry.enum(
+    tables.MarketingType, description="The kind of traffic a click came from, as tagged."
+)
 
 First = Annotated[
     int | None,
@@ -149,6 +152,18 @@ class Click:
     user_agent: str | None
     referrer: str | None
     country: str | None
+    tracking_link_id: uuid.UUID | None = strawberry.field(
+        description="The tracking link the visit came through; null for createClick's clicks."
+    )
+    type: MarketingType | None = strawberry.field(description="The marketing type.")
+    s1: str | None
+    s2: str | None
+    s3: str | None
+    s4: str | None
+    s5: str | None
+    browser_family: str | None
+    os_family: str | None
+    device_family: str | None
 
     @classmethod
     def from_record(cls, record: ClickRecord) -> Click:
@@ -161,6 +176,16 @@ class Click:
             user_agent=record.user_agent,
             referrer=record.referrer,
             country=record.country,
+            tracking_link_id=record.tracking_link_id,
+            type=record.type,
+            s1=record.sub_ids["s1"],
+            s2=record.sub_ids["s2"],
+            s3=record.sub_ids["s3"],
+            s4=record.sub_ids["s4"],
+            s5=record.sub_ids["s5"],
+            browser_family=record.browser_family,
+            os_family=record.os_family,
+            device_family=record.device_family,
         )
 
     @strawberry.field(description="This click's conversions, newest first.")
@@ -203,6 +228,9 @@ class Conversion:
     user_agent: str | None
     referrer: str | None
     country: str | None
+    browser_family: str | None
+    os_family: str | None
+    device_family: str | None
     click_id: strawberry.Private[uuid.UUID]
 
     @classmethod
@@ -224,6 +252,9 @@ class Conversion:
             user_agent=record.user_agent,
             referrer=record.referrer,
             country=record.country,
+            browser_family=record.browser_family,
+            os_family=record.os_family,
+            device_family=record.device_family,
             click_id=record.click_id,
         )
 

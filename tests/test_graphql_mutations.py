@@ -11,6 +11,7 @@ import pytest
 
 from models.api_keys import Scope
 from models.tables import Click, Conversion, Stage
+from models.tracking import create_offer, create_tracking_link
 from tests.graphql_client import GraphQL, graphql_as, seed_click
 
 RECORD = """
@@ -335,3 +336,50 @@ async def test_a_click_created_by_mutation_takes_pixel_fires(
     click = await Click.objects().where(Click.id == click_id).first()
     assert click is not None
     assert click.stage == Stage.REGISTRATION
+
+
+async def _tracking_link_id() -> str:
+    offer = await create_offer("Welcome bonus", "https://operator.example/welcome")
+    return str((await create_tracking_link(offer.id, "partner-42")).id)
+
+
+async def test_create_click_takes_the_tracking_link_marketing_type_and_sub_ids(
+    graphql: GraphQL,
+) -> None:
+    tracking_link_id = await _tracking_link_id()
+    data = await graphql.data(
+        "mutation($input: CreateClickInput!) { createClick(input: $input) {"
+        " trackingLinkId type s1 s2 s3 s4 s5 } }",
+        {
+            "input": {
+                "trackingLinkId": tracking_link_id,
+                "type": "SOCIAL",
+                "s1": "campaign-7",
+                "s3": "ad group",
+            }
+        },
+    )
+    assert data["createClick"] == {
+        "trackingLinkId": tracking_link_id,
+        "type": "SOCIAL",
+        "s1": "campaign-7",
+        "s2": None,
+        "s3": "ad group",
+        "s4": None,
+        "s5": None,
+    }
+
+
+async def test_create_click_refuses_an_unknown_tracking_link_and_bad_sub_ids(
+    graphql: GraphQL,
+) -> None:
+    errors = await graphql.errors(
+        CREATE_CLICK,
+        {"input": {"trackingLinkId": str(uuid.uuid4()), "s2": "x" * 256, "s4": "new\nline"}},
+    )
+    assert {(item["field"], item["code"]) for item in errors[0]["extensions"]["errors"]} == {
+        ("trackingLinkId", "not_found"),
+        ("s2", "too_long"),
+        ("s4", "control_character"),
+    }
+    assert await Click.count() == 0

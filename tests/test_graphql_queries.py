@@ -12,8 +12,14 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from models.api_keys import Scope
+from models.tracking import create_offer, create_tracking_link
 from schema.limits import GraphQLLimits
 from tests.graphql_client import GraphQL, graphql_as, ids_of, issue_key, seed_click, seed_conversion
+
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
 
 CONVERSIONS = """
 query Conversions($filter: ConversionFilter, $first: Int, $after: String) {
@@ -388,3 +394,44 @@ async def test_clicks_with_their_conversions_on_one_page(graphql: GraphQL) -> No
         str(first)
     }
     assert str(first_install) not in ids_of(first_node["conversions"])
+
+
+async def test_a_tracked_visit_and_its_pixel_fire_read_back_enriched(graphql: GraphQL) -> None:
+    """What the tracking link and a browser fire record is what a dashboard reads."""
+    offer = await create_offer("Welcome bonus", "https://operator.example/welcome")
+    link = await create_tracking_link(offer.id, "partner-42")
+    browser = {"User-Agent": IPHONE_SAFARI, "Referer": "https://partner.example/review"}
+    visit = await graphql.client.get(
+        f"/track/{link.id}", params={"type": "ppc", "s1": "campaign-7"}, headers=browser
+    )
+    assert visit.status_code == 302
+    [click] = (await _clicks(graphql))["edges"]
+    click_id = click["node"]["id"]
+    fired = await graphql.client.get(
+        f"/convert/{click_id}", params={"type": "install"}, headers=browser
+    )
+    assert fired.status_code == 202
+    data = await graphql.data(
+        """query($id: UUID!) { click(id: $id) {
+             trackingLinkId type s1 s2 userAgent referrer browserFamily osFamily deviceFamily
+             conversions { edges { node { source userAgent browserFamily osFamily } } }
+        } }""",
+        {"id": click_id},
+    )
+    read = data["click"]
+    assert (read["trackingLinkId"], read["type"], read["s1"], read["s2"]) == (
+        str(link.id),
+        "PPC",
+        "campaign-7",
+        None,
+    )
+    assert read["userAgent"] == IPHONE_SAFARI
+    assert read["referrer"] == "https://partner.example/review"
+    assert read["osFamily"] == "iOS"
+    assert read["browserFamily"]
+    [conversion] = [edge["node"] for edge in read["conversions"]["edges"]]
+    assert conversion["source"] == "PIXEL"
+    assert (conversion["browserFamily"], conversion["osFamily"]) == (
+        read["browserFamily"],
+        "iOS",
+    )
