@@ -31,6 +31,11 @@ async def _load_clicks(ids: list[uuid.UUID]) -> list[ClickRecord | None]:
     return [found.get(click_id) for click_id in ids]
 
 
+async def _load_conversions(ids: list[uuid.UUID]) -> list[ConversionRecord | None]:
+    found = await queries.conversions_by_ids(ids)
+    return [found.get(conversion_id) for conversion_id in ids]
+
+
 async def _load_conversion_counts(click_ids: list[uuid.UUID]) -> list[int]:
     counts = await queries.count_conversions_of_clicks(click_ids)
     return [counts[click_id] for click_id in click_ids]
@@ -54,6 +59,7 @@ async def _load_conversion_pages(
 @dataclass(frozen=True)
 class Loaders:
     click_by_id: DataLoader[uuid.UUID, ClickRecord | None]
+    conversion_by_id: DataLoader[uuid.UUID, ConversionRecord | None]
     conversion_count_of_click: DataLoader[uuid.UUID, int]
     conversion_page_of_click: DataLoader[ClickConversionsKey, Page[ConversionRecord]]
 
@@ -61,6 +67,7 @@ class Loaders:
 def create_loaders() -> Loaders:
     return Loaders(
         click_by_id=DataLoader(load_fn=_load_clicks),
+        conversion_by_id=DataLoader(load_fn=_load_conversions),
         conversion_count_of_click=DataLoader(load_fn=_load_conversion_counts),
         conversion_page_of_click=DataLoader(load_fn=_load_conversion_pages),
     )

@@ -89,9 +89,11 @@ class Query:
         return ClickConnection.from_page(page, lambda: queries.count_clicks(click_filter))
 
     @strawberry.field(permission_classes=[CanRead], description="A conversion by its id.")
-    async def conversion(self, id: uuid.UUID) -> Conversion | None:
-        found = await queries.conversions_by_ids([id])
-        return Conversion.from_record(found[id]) if id in found else None
+    async def conversion(
+        self, info: Info[GraphQLContext, None], id: uuid.UUID
+    ) -> Conversion | None:
+        record = await info.context.loaders.conversion_by_id.load(id)
+        return None if record is None else Conversion.from_record(record)
 
     @strawberry.field(permission_classes=[CanRead], description="Conversions, newest first.")
     async def conversions(

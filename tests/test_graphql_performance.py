@@ -165,3 +165,21 @@ async def test_click_filters_are_index_range_scans(
 ) -> None:
     plan = await _plan(postgres, clicks_page_query(click_filter, 50, after))
     _assert_index_range_scan(plan, index)
+
+
+async def test_aliased_lookups_by_id_are_batched(
+    client: httpx.AsyncClient, db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    click_ids = [await seed_click() for _ in range(3)]
+    conversion_ids = [await seed_conversion(click_id, "install") for click_id in click_ids]
+    graphql = await graphql_as(client, Scope.READ)
+    lookups = " ".join(
+        f'c{n}: click(id: "{click_id}") {{ id }} v{n}: conversion(id: "{conversion_id}") {{ id }}'
+        for n, (click_id, conversion_id) in enumerate(zip(click_ids, conversion_ids, strict=True))
+    )
+    with counted_statements(db, monkeypatch) as statements:
+        data = await graphql.data("{ " + lookups + " }")
+    assert data["c2"] == {"id": str(click_ids[2])}
+    assert data["v1"] == {"id": str(conversion_ids[1])}
+    # The key, then one statement for all clicks and one for all conversions.
+    assert len(statements) == 3, statements
