@@ -13,7 +13,7 @@ import binascii
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -126,6 +126,10 @@ class ClickFilter:
     stage: Stage | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    tracking_link_id: uuid.UUID | None = None
+    country: str | None = None
+    # s1 to s5: each given one must match exactly.
+    sub_ids: dict[str, str] = field(default_factory=dict)
 
 
 RowT = TypeVar("RowT")
@@ -176,6 +180,13 @@ def _click_conditions(click_filter: ClickFilter) -> list[Any]:
         conditions.append(Click.created_at >= _utc(click_filter.created_from))
     if click_filter.created_to is not None:
         conditions.append(Click.created_at < _utc(click_filter.created_to))
+    if click_filter.tracking_link_id is not None:
+        conditions.append(Click.tracking_link == click_filter.tracking_link_id)
+    if click_filter.country is not None:
+        # Stored upper-case, as ISO 3166-1 writes it; dashboards may send either case.
+        conditions.append(Click.country == click_filter.country.upper())
+    for name, value in click_filter.sub_ids.items():
+        conditions.append(getattr(Click, name) == value)
     return conditions
 
 

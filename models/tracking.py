@@ -11,6 +11,7 @@ import logging
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,9 @@ from models.clicks import (
 from models.conversion_input import FieldError
 from models.conversion_service import RequestMetadata, StoreUnavailable
 from models.database import is_store_unavailable
+from models.queries import Cursor, Page
+from models.queries import _after as after_cursor  # the clicks' keyset rule, shared
+from models.queries import _page as page_of
 from models.tables import (
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
@@ -265,3 +269,67 @@ async def follow_tracking_link(
     return Redirect(
         click_id, landing_url_with_click_id(link["landing_url"], click_id, click_id_parameter)
     )
+
+
+# Read side: offers and tracking links in newest-first keyset pages, as clicks are.
+OFFER_CURSOR = "offer"
+TRACKING_LINK_CURSOR = "tracking_link"
+
+
+def offer_cursor(offer: OfferRecord) -> Cursor:
+    return Cursor(offer.created_at, offer.id)
+
+
+def tracking_link_cursor(link: TrackingLinkRecord) -> Cursor:
+    return Cursor(link.created_at, link.id)
+
+
+async def offers_page(first: int, after: Cursor | None = None) -> Page[OfferRecord]:
+    query = Offer.select()
+    if after is not None:
+        query = query.where(after_cursor(Offer.created_at, Offer.id, after))
+    rows = await query.order_by(Offer.created_at, Offer.id, ascending=False).limit(first + 1)
+    return page_of([OfferRecord.from_row(row) for row in rows], first)
+
+
+async def count_offers() -> int:
+    return await Offer.count()
+
+
+def _tracking_link_conditions(offer_id: uuid.UUID | None) -> list[Any]:
+    return [] if offer_id is None else [TrackingLink.offer == offer_id]
+
+
+async def tracking_links_page(
+    offer_id: uuid.UUID | None, first: int, after: Cursor | None = None
+) -> Page[TrackingLinkRecord]:
+    query = TrackingLink.select()
+    for condition in _tracking_link_conditions(offer_id):
+        query = query.where(condition)
+    if after is not None:
+        query = query.where(after_cursor(TrackingLink.created_at, TrackingLink.id, after))
+    rows = await query.order_by(TrackingLink.created_at, TrackingLink.id, ascending=False).limit(
+        first + 1
+    )
+    return page_of([TrackingLinkRecord.from_row(row) for row in rows], first)
+
+
+async def count_tracking_links(offer_id: uuid.UUID | None) -> int:
+    query = TrackingLink.count()
+    for condition in _tracking_link_conditions(offer_id):
+        query = query.where(condition)
+    return await query
+
+
+async def offers_by_ids(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OfferRecord]:
+    if not ids:
+        return {}
+    rows = await Offer.select().where(Offer.id.is_in(list(ids)))
+    return {record.id: record for record in map(OfferRecord.from_row, rows)}
+
+
+async def tracking_links_by_ids(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackingLinkRecord]:
+    if not ids:
+        return {}
+    rows = await TrackingLink.select().where(TrackingLink.id.is_in(list(ids)))
+    return {record.id: record for record in map(TrackingLinkRecord.from_row, rows)}

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
-from models import queries
+from models import queries, tracking
 from models.conversion_service import ConversionRecord
 from models.queries import ClickRecord, Cursor, Page
+from models.tracking import OfferRecord, TrackingLinkRecord
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,24 @@ async def _load_conversion_pages(
     return [pages[key] for key in keys]
 
 
+async def _load_offers(ids: list[uuid.UUID]) -> list[OfferRecord | None]:
+    found = await tracking.offers_by_ids(ids)
+    return [found.get(offer_id) for offer_id in ids]
+
+
+async def _load_tracking_links(ids: list[uuid.UUID]) -> list[TrackingLinkRecord | None]:
+    found = await tracking.tracking_links_by_ids(ids)
+    return [found.get(link_id) for link_id in ids]
+
+
 @dataclass(frozen=True)
 class Loaders:
     click_by_id: DataLoader[uuid.UUID, ClickRecord | None]
     conversion_by_id: DataLoader[uuid.UUID, ConversionRecord | None]
     conversion_count_of_click: DataLoader[uuid.UUID, int]
     conversion_page_of_click: DataLoader[ClickConversionsKey, Page[ConversionRecord]]
+    offer_by_id: DataLoader[uuid.UUID, OfferRecord | None]
+    tracking_link_by_id: DataLoader[uuid.UUID, TrackingLinkRecord | None]
 
 
 def create_loaders() -> Loaders:
@@ -70,4 +83,6 @@ def create_loaders() -> Loaders:
         conversion_by_id=DataLoader(load_fn=_load_conversions),
         conversion_count_of_click=DataLoader(load_fn=_load_conversion_counts),
         conversion_page_of_click=DataLoader(load_fn=_load_conversion_pages),
+        offer_by_id=DataLoader(load_fn=_load_offers),
+        tracking_link_by_id=DataLoader(load_fn=_load_tracking_links),
     )

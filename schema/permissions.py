@@ -29,3 +29,8 @@ class CanRead(_RequiresScope):
 class CanWrite(_RequiresScope):
     required = Scope.WRITE
     message = "this API key's scope does not allow mutations: a write or admin key is needed"
+
+
+class CanAdminister(_RequiresScope):
+    required = Scope.ADMIN
+    message = "this API key's scope does not allow changing configuration: an admin key is needed"

@@ -55,13 +55,26 @@ class ClickFilter:
     stage: Stage | None = None
     created_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
     created_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
+    tracking_link_id: uuid.UUID | None = None
+    country: str | None = strawberry.field(
+        default=None, description="ISO 3166-1 alpha-2, such as DE, in either case."
+    )
+    s1: str | None = None
+    s2: str | None = None
+    s3: str | None = None
+    s4: str | None = None
+    s5: str | None = None
 
     def to_query(self) -> queries.ClickFilter:
+        sub_ids = {"s1": self.s1, "s2": self.s2, "s3": self.s3, "s4": self.s4, "s5": self.s5}
         return queries.ClickFilter(
             player_id=self.player_id,
             stage=self.stage,
             created_from=self.created_from,
             created_to=self.created_to,
+            tracking_link_id=self.tracking_link_id,
+            country=self.country,
+            sub_ids={name: value for name, value in sub_ids.items() if value is not None},
         )
 
 

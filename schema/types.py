@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import Info
@@ -27,6 +27,9 @@ from schema.context import GraphQLContext
 from schema.errors import bad_user_input
 from schema.limits import GraphQLLimits
 from schema.loaders import ClickConversionsKey
+
+if TYPE_CHECKING:
+    from schema.tracking import TrackingLink
 
 ConversionType = strawberry.enum(
     tables.ConversionType, description="A step of the funnel: install, registration, deposit."
@@ -187,6 +190,17 @@ class Click:
             os_family=record.os_family,
             device_family=record.device_family,
         )
+
+    @strawberry.field(description="The tracking link the visit came through, with its offer.")
+    async def tracking_link(
+        self, info: Info[GraphQLContext, None]
+    ) -> Annotated[TrackingLink, strawberry.lazy("schema.tracking")] | None:
+        from schema.tracking import TrackingLink  # schema.tracking builds on this module
+
+        if self.tracking_link_id is None:
+            return None
+        record = await info.context.loaders.tracking_link_by_id.load(self.tracking_link_id)
+        return None if record is None else TrackingLink.from_record(record)
 
     @strawberry.field(description="This click's conversions, newest first.")
     async def conversions(
