@@ -43,6 +43,9 @@ MAX_RETRY_AFTER_SECONDS = 10.0
 TRANSPORT_ERROR_PAUSE_SECONDS = 1.0
 DATABASE_DOWN_SECONDS = 3.0
 PROGRESS_EVERY_SECONDS = 2.0
+# Below uvicorn's 5 s keep-alive timeout: with both at 5 s, a connection left idle while
+# its worker honours a Retry-After is reused just as the server closes it (a ReadError).
+CLIENT_KEEP_ALIVE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,11 @@ async def soak(
 
     with served_app({"DATABASE_URL": cluster.url}, workdir / "serve.log") as app:
         print(f"serving on {app.base_url}, PostgreSQL on port {cluster.port}", flush=True)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        limits = httpx.Limits(
+            max_connections=concurrency,
+            max_keepalive_connections=concurrency,
+            keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
+        )
         async with httpx.AsyncClient(base_url=app.base_url, timeout=30, limits=limits) as client:
             started = time.monotonic()
             progress = asyncio.create_task(show_progress(tally, started, log))
