@@ -14,6 +14,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 
 import ua_parser
 from geoip2fast import GeoIP2Fast
@@ -25,8 +26,9 @@ from pixel.client_ip import TrustedProxies
 
 # Browsers send headers of any size; what we keep of them is bounded.
 MAX_HEADER_VALUE_LENGTH = 2048
-# The file with both IPv4 and IPv6 networks; the package's default holds IPv4 only.
-DEFAULT_COUNTRY_DATA_FILE = "geoip2fast-ipv6.dat.gz"
+# The package's file with both IPv4 and IPv6 networks (its own default holds IPv4 only),
+# by full path: geoip2fast would look for a bare file name in the working directory first.
+DEFAULT_COUNTRY_DATA_FILE = str(files("geoip2fast").joinpath("geoip2fast-ipv6.dat.gz"))
 # Distinct user agents are few next to requests; this bounds the cache's memory.
 USER_AGENT_CACHE_SIZE = 4096
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -117,3 +122,17 @@ async def test_pixel_js_is_served_as_cacheable_javascript(client: httpx.AsyncCli
     revalidated = await client.get("/pixel.js", headers={"If-None-Match": response.headers["etag"]})
     assert revalidated.status_code == 304
     assert revalidated.content == b""
+
+
+def test_a_missing_country_database_stops_the_app_at_start_up(tmp_path: Path) -> None:
+    """Better no service than one that silently records no countries."""
+    missing = tmp_path / "missing.dat.gz"
+    served = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--port", "0"],
+        env={**os.environ, "GEOIP_DATA_FILE": str(missing)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode != 0
+    assert str(missing) in served.stdout + served.stderr
