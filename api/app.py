@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_500_INTERNAL_SERVE
 from strawberry.litestar import make_graphql_controller
 
 from api.health import healthz, readyz
+from api.limits import header_size_limit
 from api.settings import Settings
 from models.database import close_store, open_store
 from models.tables import Conversion
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
         openapi_config=OpenAPIConfig(title="Conversion API", version="0.1.0"),
+        request_max_body_size=settings.max_request_body_bytes,
+        middleware=[header_size_limit(settings.max_request_header_bytes)],
         # Unexpected errors are logged once, by _internal_error, with their traceback.
         logging_config=LoggingConfig(
             log_exceptions="never",

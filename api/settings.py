@@ -37,6 +37,10 @@ class Settings:
     # A geoip2fast data file: a name inside the package or a path to a newer download.
     country_data_file: str = DEFAULT_COUNTRY_DATA_FILE
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
+    # Bounds on what a client may send: a GraphQL document or form larger than the
+    # body limit is refused with 413 before it is parsed.
+    max_request_body_bytes: int = 64 * 1024
+    max_request_header_bytes: int = 16 * 1024
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
     # never in production.
     dev: bool = False
@@ -50,7 +54,9 @@ class Settings:
         return cls(
             database=DatabaseSettings.from_env(env),
             pixel=PixelConfig(
-                trusted_proxies=trusted_proxies, retry_after_seconds=retry_after_seconds
+                trusted_proxies=trusted_proxies,
+                retry_after_seconds=retry_after_seconds,
+                rate_limit_per_minute=int(env.get("PIXEL_RATE_LIMIT_PER_MINUTE", "0")),
             ),
             tracking=TrackingConfig(
                 trusted_proxies=trusted_proxies,
@@ -63,6 +69,12 @@ class Settings:
                 max_aliases=int(env.get("GRAPHQL_MAX_ALIASES", GraphQLLimits.max_aliases)),
                 max_tokens=int(env.get("GRAPHQL_MAX_TOKENS", GraphQLLimits.max_tokens)),
                 max_page_size=int(env.get("GRAPHQL_MAX_PAGE_SIZE", GraphQLLimits.max_page_size)),
+            ),
+            max_request_body_bytes=int(
+                env.get("MAX_REQUEST_BODY_BYTES", cls.max_request_body_bytes)
+            ),
+            max_request_header_bytes=int(
+                env.get("MAX_REQUEST_HEADER_BYTES", cls.max_request_header_bytes)
             ),
             dev=_bool(env.get("CONVERSIONS_DEV", "false")),
             log_level=env.get("LOG_LEVEL", cls.log_level).upper(),

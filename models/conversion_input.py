@@ -236,7 +236,12 @@ def _parse_time(value: str | None, received_at: datetime, errors: _Collector) ->
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         errors.add("time", "missing_offset", "time must end with Z or a UTC offset such as +02:00")
         return None
-    occurred_at = parsed.astimezone(UTC)
+    try:
+        occurred_at = parsed.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-14:00 is a valid string whose UTC instant has no datetime.
+        errors.add("time", "invalid_datetime", "time is outside the supported calendar")
+        return None
     if occurred_at > received_at + TIME_TOLERANCE:
         errors.add("time", "in_future", "time is more than 5 minutes in the future")
         return None

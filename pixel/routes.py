@@ -30,7 +30,9 @@ from models.conversion_service import (
 from models.tables import Source
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
+from pixel.openapi import PixelOperation
 from pixel.query import MAX_QUERY_BYTES, read_parameters
+from pixel.rate_limit import RateLimiter
 
 PIXEL_PATH_PREFIX = "/convert/"
 TRACKING_PATH_PREFIX = "/track/"
@@ -59,6 +61,8 @@ ClickIdParameter = Annotated[
 class PixelConfig:
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     retry_after_seconds: int = 5
+    # Fires per client address per minute and worker process; 0 turns the limit off.
+    rate_limit_per_minute: int = 0
 
 
 class ErrorBody(msgspec.Struct):
@@ -125,7 +129,33 @@ async def add_pixel_headers(message: Message, scope: Scope) -> None:
     message["headers"] = headers
 
 
-async def _fire(request: Request, click_id: str, config: PixelConfig, *, dry_run: bool) -> Response:
+def _rate_limited(
+    request: Request, config: PixelConfig, limiter: RateLimiter | None
+) -> Response | None:
+    if limiter is None:
+        return None
+    peer = request.client.host if request.client else None
+    client = config.trusted_proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+    retry_after = limiter.retry_after(client or "unknown")
+    if retry_after is None:
+        return None
+    return errors_response(
+        429,
+        [FieldError(None, "rate_limited", "too many fires from this address; retry later")],
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _fire(
+    request: Request,
+    click_id: str,
+    config: PixelConfig,
+    limiter: RateLimiter | None,
+    *,
+    dry_run: bool,
+) -> Response:
+    if limited := _rate_limited(request, config, limiter):
+        return limited
     query = request.scope["query_string"]
     if len(query) > MAX_QUERY_BYTES:
         too_long = f"the query string exceeds {MAX_QUERY_BYTES} bytes"
@@ -165,36 +195,43 @@ PIXEL_RESPONSES = {
     202: ResponseSpec(None, description="Recorded, or an exact repeat of a recorded conversion"),
     404: ResponseSpec(ErrorBody, description="No click has this click_id"),
     409: ResponseSpec(ErrorBody, description="A deposit reused a transaction_id with other values"),
+    413: ResponseSpec(ErrorBody, description="A POST body over 4 KiB"),
     414: ResponseSpec(ErrorBody, description="The query string exceeds 4 KiB"),
     415: ResponseSpec(ErrorBody, description="A POST body that is not a URL-encoded form"),
     422: ResponseSpec(ErrorBody, description="Invalid parameters, every bad field named"),
+    429: ResponseSpec(ErrorBody, description="Too many fires from one address (when limited)"),
     503: ResponseSpec(ErrorBody, description="The store cannot take the write now: retry later"),
 }
 
 
 def create_pixel_router(config: PixelConfig) -> Router:
+    limiter = RateLimiter(config.rate_limit_per_minute) if config.rate_limit_per_minute else None
+
     @route(
         "/{click_id:str}",
         http_method=[HttpMethod.GET, HttpMethod.POST],
         status_code=202,
         request_max_body_size=MAX_QUERY_BYTES,
         responses=PIXEL_RESPONSES,
+        operation_class=PixelOperation,
         summary="Record a conversion (smart pixel)",
         description="Parameters go in the query string or, for POST, a URL-encoded form "
         "body: type (install|registration|deposit), test, player_id, currency, amount, "
         "time, transaction_id. 202 means the conversion is durably stored.",
     )
     async def fire(request: Request, click_id: ClickIdParameter) -> Response:
-        return await _fire(request, click_id, config, dry_run=False)
+        return await _fire(request, click_id, config, limiter, dry_run=False)
 
     @head(
         "/{click_id:str}",
         status_code=202,
+        responses=PIXEL_RESPONSES,
+        operation_class=PixelOperation,
         summary="Validate a conversion without storing it",
         description="Answers as GET would, with no body, and stores nothing.",
     )
     async def check(request: Request, click_id: ClickIdParameter) -> Response[None]:
-        response = await _fire(request, click_id, config, dry_run=True)
+        response = await _fire(request, click_id, config, limiter, dry_run=True)
         return Response(content=b"", status_code=response.status_code, headers=response.headers)
 
     @route("/{click_id:str}", http_method=HttpMethod.OPTIONS, include_in_schema=False)

@@ -215,12 +215,6 @@ def test_the_round_trip_keeps_identifiers_exactly() -> None:
     assert outcome.player_id == player_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="models.conversion_input._parse_time: astimezone(UTC) overflows past year 1 or "
-    "9999 and escapes as OverflowError (a 500 from the pixel); it should be invalid_datetime",
-)
 @pytest.mark.parametrize("time", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
 def test_a_time_at_the_edge_of_the_calendar_is_a_field_error(time: str) -> None:
     outcome = read_and_parse(

@@ -1,0 +1,44 @@
+"""A bound on request headers, for every route: servers differ in what they allow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+HEADERS_TOO_LARGE = msgspec.json.encode(
+    {
+        "errors": [
+            {
+                "field": None,
+                "code": "headers_too_large",
+                "message": "the request headers are too large",
+            }
+        ]
+    }
+)
+
+
+def header_size_limit(max_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware factory: answer 431 when the headers add up to more than max_bytes."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                size = sum(len(name) + len(value) for name, value in scope["headers"])
+                if size > max_bytes:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 431,
+                            "headers": [(b"content-type", b"application/json")],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": HEADERS_TOO_LARGE})
+                    return
+            await app(scope, receive, send)
+
+        return bounded
+
+    return middleware
