@@ -25,8 +25,9 @@ from models.clicks import (
     create_click,
 )
 from models.conversion_input import FieldError
-from models.conversion_service import RequestMetadata, StoreUnavailable
+from models.conversion_service import RequestMetadata
 from models.database import is_store_unavailable
+from models.outcomes import StoreUnavailable
 from models.queries import Cursor, Page
 from models.queries import _after as after_cursor  # the clicks' keyset rule, shared
 from models.queries import _page as page_of
@@ -134,7 +135,7 @@ def landing_url_with_click_id(landing_url: str, click_id: uuid.UUID, parameter: 
 
     A `{click_id}` placeholder (also percent-encoded) is replaced wherever it stands;
     otherwise `parameter=<click id>` joins the URL's own query, replacing a value of
-    the same name. The rest of the URL is kept byte for byte.
+    the same name. The other parameters keep their own spelling and percent-encoding.
     """
     with_placeholder = ENCODED_CLICK_ID_PLACEHOLDER.sub(CLICK_ID_PLACEHOLDER, landing_url)
     if CLICK_ID_PLACEHOLDER in with_placeholder:
