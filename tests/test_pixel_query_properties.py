@@ -43,9 +43,12 @@ parameter_names = st.one_of(
 utc_offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
     lambda minutes: timezone(timedelta(minutes=minutes))
 )
-# Within the years a report can mean; the calendar's edges have their own test below.
-time_values = st.datetimes(
-    min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1), timezones=utc_offsets
+# Any moment, with the calendar's first and last days drawn often: converting them to
+# UTC once overflowed into a 500.
+time_values = st.one_of(
+    st.datetimes(timezones=utc_offsets),
+    st.datetimes(max_value=datetime(1, 1, 2), timezones=utc_offsets),
+    st.datetimes(min_value=datetime(9999, 12, 31), timezones=utc_offsets),
 ).map(lambda moment: quote(moment.isoformat()).encode())
 raw_values = st.one_of(
     time_values,
@@ -99,6 +102,13 @@ def test_any_query_string_and_form_body_give_a_conversion_or_field_errors(
 ) -> None:
     outcome = read_and_parse(click_id, query, body)
     assert isinstance(outcome, ConversionInput) or outcome
+
+
+@PROPERTY_SETTINGS
+@given(time=time_values)
+def test_any_moment_with_an_offset_gives_a_conversion_or_a_time_error(time: bytes) -> None:
+    outcome = read_and_parse(str(uuid.uuid4()), b"type=install&time=" + time)
+    assert isinstance(outcome, ConversionInput) or {error.field for error in outcome} == {"time"}
 
 
 @dataclass(frozen=True)
