@@ -19,7 +19,6 @@ import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
-from piccolo.query import Select
 
 DEFAULT_DATABASE_URL = "sqlite:///conversions.sqlite"
 
@@ -205,17 +204,23 @@ async def close_store(engine: Engine) -> None:
 
 @asynccontextmanager
 async def write_transaction(engine: Engine) -> AsyncIterator[None]:
-    """A transaction for read-then-write work; past its deadline it raises TimeoutError.
+    """A transaction for read-then-write work.
 
     SQLite's default deferred transaction fails with "database is locked" when two
     writers race from read to write; an immediate one queues them on the busy timeout.
     """
     if isinstance(engine, PostgresStore):
-        async with asyncio.timeout(engine.write_timeout_seconds), engine.transaction():
+        async with engine.transaction():
             yield
     else:
         async with engine.transaction(transaction_type=TransactionType.immediate):
             yield
+
+
+def write_budget(engine: Engine) -> float | None:
+    """Seconds a write may take, waiting included; None where the engine bounds it itself
+    (SQLite's writers wait on its busy timeout)."""
+    return engine.write_timeout_seconds if isinstance(engine, PostgresStore) else None
 
 
 def is_store_unavailable(error: BaseException) -> bool:
@@ -251,14 +256,3 @@ async def check_store(engine: Engine, timeout_seconds: float = 2.0) -> None:
         if is_store_unavailable(error):
             raise StoreUnavailableError(str(error)) from error
         raise
-
-
-def locking_rows(query: Select) -> Select:
-    """Lock the selected rows until the transaction ends (PostgreSQL).
-
-    SQLite has no row locks and needs none: `write_transaction` already holds its
-    single write lock from the first statement.
-    """
-    if is_postgres(query.table._meta.db):
-        return query.lock_rows("UPDATE")
-    return query

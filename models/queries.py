@@ -22,7 +22,7 @@ from piccolo.query import Select
 from piccolo.query.functions.aggregate import Count
 
 from models.clicks import SUB_ID_NAMES
-from models.conversion_service import ConversionRecord
+from models.outcomes import ConversionRecord
 from models.tables import Click, Conversion, ConversionType, Currency, MarketingType, Stage
 
 

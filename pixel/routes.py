@@ -17,7 +17,8 @@ from litestar.params import Parameter
 from litestar.types import Message, Scope
 
 from models.conversion_input import FieldError, RawConversion, validation_errors
-from models.conversion_service import (
+from models.conversion_service import record_conversion
+from models.outcomes import (
     ClickNotFound,
     Conflict,
     Duplicate,
@@ -25,7 +26,6 @@ from models.conversion_service import (
     Outcome,
     Recorded,
     StoreUnavailable,
-    record_conversion,
 )
 from models.tables import Source
 from pixel.client_ip import TrustedProxies

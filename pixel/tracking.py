@@ -14,7 +14,7 @@ from litestar.params import Parameter
 
 from models.clicks import SUB_ID_NAMES
 from models.conversion_input import FieldError
-from models.conversion_service import StoreUnavailable
+from models.outcomes import StoreUnavailable
 from models.tracking import (
     DEFAULT_CLICK_ID_PARAMETER,
     QUERY_PARAMETER_NAME,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from strawberry.dataloader import DataLoader
 
 from models import queries, tracking
-from models.conversion_service import ConversionRecord
+from models.outcomes import ConversionRecord
 from models.queries import ClickRecord, Cursor, Page
 from models.tracking import OfferRecord, TrackingLinkRecord
 

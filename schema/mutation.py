@@ -8,10 +8,10 @@ from typing import Annotated
 
 import strawberry
 
-from models import conversion_service as service
-from models import queries
+from models import outcomes, queries
 from models.clicks import SUB_ID_NAMES, InvalidClickError, NewClick, create_click
 from models.conversion_input import FieldError, RawConversion
+from models.conversion_service import record_conversion
 from models.tables import Source
 from schema.errors import bad_user_input, store_unavailable
 from schema.permissions import CanWrite
@@ -172,19 +172,19 @@ RecordConversionResult = Annotated[
 ]
 
 
-def _result(outcome: service.Outcome) -> RecordConversionResult:
+def _result(outcome: outcomes.Outcome) -> RecordConversionResult:
     match outcome:
-        case service.Recorded(conversion=record, test=test):
+        case outcomes.Recorded(conversion=record, test=test):
             return ConversionRecorded(conversion=Conversion.from_record(record), test=test)
-        case service.Duplicate(conversion=record):
+        case outcomes.Duplicate(conversion=record):
             return DuplicateConversion(conversion=Conversion.from_record(record))
-        case service.Conflict(message=message):
+        case outcomes.Conflict(message=message):
             return ConversionConflict(message=message)
-        case service.ClickNotFound(click_id=click_id):
+        case outcomes.ClickNotFound(click_id=click_id):
             return ClickNotFound(click_id=click_id)
-        case service.Invalid(errors=errors):
+        case outcomes.Invalid(errors=errors):
             return ValidationErrors.from_errors(errors)
-        case service.StoreUnavailable():
+        case outcomes.StoreUnavailable():
             # An outage is no answer about the conversion: an error, so clients retry.
             raise store_unavailable()
     raise AssertionError(f"unhandled outcome {outcome!r}")
@@ -197,7 +197,7 @@ class Mutation:
         description="Record an install, registration or deposit, exactly as the pixel would.",
     )
     async def record_conversion(self, input: RecordConversionInput) -> RecordConversionResult:
-        return _result(await service.record_conversion(input.to_raw(), source=Source.GRAPHQL))
+        return _result(await record_conversion(input.to_raw(), source=Source.GRAPHQL))
 
     @strawberry.mutation(permission_classes=[CanWrite], description="Create a click.")
     async def create_click(self, input: CreateClickInput) -> Click:

@@ -13,7 +13,7 @@ from strawberry import Info
 
 from models import tables
 from models.conversion_input import format_amount
-from models.conversion_service import ConversionRecord
+from models.outcomes import ConversionRecord
 from models.queries import (
     CLICK_CURSOR,
     CONVERSION_CURSOR,

@@ -12,7 +12,8 @@ import httpx
 from models.api_keys import Scope, create_api_key
 from models.clicks import NewClick, create_click
 from models.conversion_input import RawConversion
-from models.conversion_service import Recorded, record_conversion
+from models.conversion_service import record_conversion
+from models.outcomes import Recorded
 from models.tables import Source
 
 

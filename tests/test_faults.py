@@ -244,7 +244,10 @@ async def test_sigterm_under_load_finishes_requests_in_flight_and_every_202_has_
             await lock.start()
             await holder.execute("LOCK TABLE conversion IN ACCESS EXCLUSIVE MODE")
             held_fires = [asyncio.create_task(fire(client, click_id)) for click_id in held]
-            await _backends_waiting_on_a_lock(healthy_cluster, in_flight_count)
+            # The worker's group commit sends them to the store together: one backend
+            # waits on the lock, the other requests wait in the app for its batch.
+            await _backends_waiting_on_a_lock(healthy_cluster, 1)
+            await asyncio.sleep(0.3)
             limit = asyncio.Semaphore(16)
             background_fires = [
                 asyncio.create_task(_fire_recording(client, click_id, limit))

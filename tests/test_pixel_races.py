@@ -44,3 +44,28 @@ async def test_concurrent_distinct_deposits_flag_exactly_one_first_deposit(
     conversions = await stored_conversions(click_id)
     assert len(conversions) == 20
     assert sum(conversion["is_first_deposit"] for conversion in conversions) == 1
+
+
+async def test_reports_sharing_a_group_commit_each_get_their_own_outcome(
+    client: httpx.AsyncClient,
+) -> None:
+    click_id = await new_click()
+    base = f"/convert/{click_id}?type=deposit&currency=eur"
+    responses = await asyncio.gather(
+        client.get(f"{base}&amount=1&transaction_id=probe&test=true"),
+        client.get(f"{base}&amount=2&transaction_id=same"),
+        client.get(f"{base}&amount=3&transaction_id=same"),
+        client.get(f"/convert/{click_id}?type=install"),
+        client.get(f"/convert/{click_id}?type=install"),
+    )
+    statuses = [response.status_code for response in responses]
+    assert statuses[0] == 202
+    assert sorted(statuses[1:3]) == [202, 409]
+    assert statuses[3:] == [202, 202]
+    stored = await stored_conversions(click_id)
+    assert sorted(conversion["type"] for conversion in stored) == ["deposit", "install"]
+    [deposit] = [conversion for conversion in stored if conversion["type"] == "deposit"]
+    # The test report ran through the same batch without taking the first-deposit flag.
+    assert deposit["is_first_deposit"] is True
+    assert deposit["transaction_id"] == "same"
+    assert (await stored_click(click_id))["stage"] == Stage.DEPOSIT
