@@ -131,20 +131,29 @@ class ReleasingPostgresTransaction(PostgresTransaction):
             raise
 
     async def __aexit__(self, exception_type, exception, traceback) -> bool:
-        if self._parent is None and exception_type is asyncio.CancelledError:
-            await self._discard(self.connection)
-            self.engine.current_transaction.reset(self.context)
+        if self._parent is not None:
+            return await super().__aexit__(exception_type, exception, traceback)
+        if exception_type is asyncio.CancelledError:
+            try:
+                await self._discard(self.connection)
+            finally:
+                self.engine.current_transaction.reset(self.context)
             return False
         try:
             return await super().__aexit__(exception_type, exception, traceback)
         except BaseException:
-            if self._parent is None:
+            try:
                 await self._discard(self.connection)
+            finally:
                 self.engine.current_transaction.reset(self.context)
             raise
 
     async def _discard(self, connection: asyncpg.Connection) -> None:
-        connection.terminate()
+        try:
+            connection.terminate()
+        except asyncpg.InterfaceError:
+            # Piccolo had already handed it back to the pool before failing.
+            return
         if self.engine.pool is not None:
             await self.engine.pool.release(connection)
 
