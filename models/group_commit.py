@@ -140,11 +140,17 @@ async def _write_batch(batch: list[_Report]) -> list[Outcome]:
     async with write_transaction(engine):
         click_ids = sorted({report.conversion.click_id for report in batch})
         clicks = await _lock_clicks(click_ids, lock=is_postgres(engine))
-        transaction_ids = sorted(
-            {report.conversion.transaction_id for report in batch} - {None}  # type: ignore[arg-type]
+        deposit_keys = sorted(
+            {
+                (report.conversion.click_id, report.conversion.transaction_id)
+                for report in batch
+                if report.conversion.type is ConversionType.DEPOSIT
+                and report.conversion.transaction_id is not None
+            }
         )
-        recorded = await _recorded_events(click_ids, transaction_ids)
-        deposited = await _clicks_with_deposits(click_ids)
+        recorded = await _recorded_events(click_ids, deposit_keys)  # type: ignore[arg-type]
+        # Only a deposit takes a click to the deposit stage, and stages never move back.
+        deposited = {id_ for id_, state in clicks.items() if state.stage == Stage.DEPOSIT}
 
         outcomes: list[Outcome] = []
         new_records: list[ConversionRecord] = []
@@ -226,34 +232,25 @@ async def _lock_clicks(click_ids: list[uuid.UUID], *, lock: bool) -> dict[uuid.U
 
 
 async def _recorded_events(
-    click_ids: list[uuid.UUID], transaction_ids: list[str]
+    click_ids: list[uuid.UUID], deposit_keys: list[tuple[uuid.UUID, str]]
 ) -> dict[EventKey, ConversionRecord]:
-    deposits = (
-        f" OR (type = 'deposit' AND transaction_id IN ({_placeholders(len(transaction_ids))}))"
-        if transaction_ids
-        else ""
-    )
-    rows = await Conversion.raw(
+    """The stored events the batch's reports may repeat, each found through its own
+    index, so the cost does not grow with a click's other deposits."""
+    statement = (
         f"SELECT * FROM conversion WHERE click IN ({_placeholders(len(click_ids))}) "
-        f"AND (type IN ('install', 'registration'){deposits})",
-        *click_ids,
-        *transaction_ids,
+        "AND type IN ('install', 'registration')"
     )
+    arguments: list[Any] = list(click_ids)
+    if deposit_keys:
+        pairs = " OR ".join(["(click = {} AND transaction_id = {})"] * len(deposit_keys))
+        statement += f" UNION ALL SELECT * FROM conversion WHERE type = 'deposit' AND ({pairs})"
+        arguments += [value for key in deposit_keys for value in key]
     events: dict[EventKey, ConversionRecord] = {}
-    for row in rows:
+    for row in await Conversion.raw(statement, *arguments):
         record = ConversionRecord.from_row(row)
         transaction_id = record.transaction_id if record.type is ConversionType.DEPOSIT else None
         events[(record.click_id, record.type, transaction_id)] = record
     return events
-
-
-async def _clicks_with_deposits(click_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    rows = await Conversion.raw(
-        "SELECT DISTINCT click FROM conversion "
-        f"WHERE type = 'deposit' AND click IN ({_placeholders(len(click_ids))})",
-        *click_ids,
-    )
-    return {row["click"] for row in rows}
 
 
 async def _insert(records: list[ConversionRecord]) -> None:
