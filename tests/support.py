@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from piccolo.engine.base import Engine
+from piccolo.table import Table
+
 from models.clicks import NewClick, create_click
-from models.tables import Click, Conversion
+from models.database import DatabaseSettings, create_engine, is_postgres
+from models.tables import TABLES, Click, Conversion
 
 
 async def new_click(*, age: timedelta = timedelta(hours=1), **fields: Any) -> uuid.UUID:
@@ -27,3 +35,28 @@ async def stored_click(click_id: uuid.UUID) -> dict[str, Any]:
 
 async def count_conversions() -> int:
     return await Conversion.count()
+
+
+@contextmanager
+def tables_bound_to(engine: Engine, *tables: type[Table]) -> Iterator[None]:
+    """Point the tables (all, by default) at another engine, as if the store had moved."""
+    moved = tables or TABLES
+    original = {table: table._meta.db for table in moved}
+    for table in moved:
+        table._meta.db = engine
+    try:
+        yield
+    finally:
+        for table, db in original.items():
+            table._meta.db = db
+
+
+def unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
+    """An engine of the same kind as `store` whose every connection attempt fails."""
+    if is_postgres(store):
+        with warnings.catch_warnings():
+            # Piccolo asks the server for its version on construction and warns when it cannot.
+            warnings.simplefilter("ignore")
+            # Nothing listens on port 1: every connection is refused.
+            return create_engine(DatabaseSettings(url="postgresql://postgres@127.0.0.1:1/nowhere"))
+    return create_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"))

@@ -6,24 +6,21 @@ import dataclasses
 import json
 import logging
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from piccolo.engine.base import Engine
-from piccolo.table import Table
 
 from api.app import create_app
 from api.settings import Settings
 from models.api_keys import Scope
-from models.database import DatabaseSettings, create_engine, is_postgres
 from models.tables import ApiKey, Click, Conversion
 from schema.limits import GraphQLLimits
 from tests.graphql_client import GraphQL, bearer, issue_key, seed_click
+from tests.support import tables_bound_to, unreachable_engine
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 CREATE_CLICK = "mutation { createClick(input: {}) { id } }"
@@ -243,35 +240,12 @@ async def test_expected_errors_are_not_masked(graphql: GraphQL) -> None:
     assert "between 0 and 500" in errors[0]["message"]
 
 
-def _unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
-    if is_postgres(store):
-        with warnings.catch_warnings():
-            # Piccolo asks the server for its version on construction and warns when it cannot.
-            warnings.simplefilter("ignore")
-            # Nothing listens on port 1: every connection is refused.
-            return create_engine(DatabaseSettings(url="postgresql://postgres@127.0.0.1:1/nowhere"))
-    return create_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"))
-
-
-@contextmanager
-def _tables_moved_to(engine: Engine, *tables: type[Table]) -> Iterator[None]:
-    """The real tables, bound to a store that is down."""
-    original = {table: table._meta.db for table in tables}
-    for table in tables:
-        table._meta.db = engine
-    try:
-        yield
-    finally:
-        for table, db in original.items():
-            table._meta.db = db
-
-
 async def test_an_unreachable_store_is_store_unavailable_not_a_masked_error(
     graphql: GraphQL, db: Engine, tmp_path: Path
 ) -> None:
     click_id = await seed_click()
     # The key is checked against the real store; clicks and conversions are out of reach.
-    with _tables_moved_to(_unreachable_engine(db, tmp_path), Click, Conversion):
+    with tables_bound_to(unreachable_engine(db, tmp_path), Click, Conversion):
         recorded = await graphql.post(
             "mutation($id: UUID!) { recordConversion(input: {clickId: $id, type: INSTALL})"
             " { __typename } }",
@@ -288,7 +262,7 @@ async def test_an_unreachable_store_is_store_unavailable_not_a_masked_error(
 async def test_an_unreachable_key_store_answers_503_with_retry_after(
     graphql: GraphQL, db: Engine, tmp_path: Path
 ) -> None:
-    with _tables_moved_to(_unreachable_engine(db, tmp_path), ApiKey):
+    with tables_bound_to(unreachable_engine(db, tmp_path), ApiKey):
         response = await graphql.post("{ __typename }")
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) > 0

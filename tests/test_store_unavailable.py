@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -22,33 +19,13 @@ from models.database import (
     is_postgres,
     open_store,
 )
-from models.tables import TABLES
-from tests.support import count_conversions, new_click, stored_conversions
-
-
-@contextmanager
-def tables_bound_to(engine: Engine) -> Iterator[None]:
-    """Point every table at another engine for the duration, as if the store had moved."""
-    original = {table: table._meta.db for table in TABLES}
-    for table in TABLES:
-        table._meta.db = engine
-    try:
-        yield
-    finally:
-        for table, db in original.items():
-            table._meta.db = db
-
-
-def unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
-    if is_postgres(store):
-        # Nothing listens on port 1: every connection attempt is refused.
-        with warnings.catch_warnings():
-            # Piccolo checks the server version on construction and warns when it cannot.
-            warnings.simplefilter("ignore")
-            return create_engine(DatabaseSettings(url="postgresql://postgres@127.0.0.1:1/nowhere"))
-    return create_engine(
-        DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing-directory' / 'conversions.sqlite'}")
-    )
+from tests.support import (
+    count_conversions,
+    new_click,
+    stored_conversions,
+    tables_bound_to,
+    unreachable_engine,
+)
 
 
 async def test_an_unreachable_store_answers_503_with_retry_after(
