@@ -145,6 +145,15 @@ def _page_info(edges: list[ConversionEdge] | list[ClickEdge], has_next_page: boo
     )
 
 
+@strawberry.type(description="A partner's sub ids, as the tracking link received them.")
+class SubIds:
+    s1: str | None
+    s2: str | None
+    s3: str | None
+    s4: str | None
+    s5: str | None
+
+
 @strawberry.type(description="A visit through a partner's tracking link.")
 class Click:
     id: uuid.UUID
@@ -159,11 +168,7 @@ class Click:
         description="The tracking link the visit came through; null for createClick's clicks."
     )
     type: MarketingType | None = strawberry.field(description="The marketing type.")
-    s1: str | None
-    s2: str | None
-    s3: str | None
-    s4: str | None
-    s5: str | None
+    sub_ids: SubIds
     browser_family: str | None
     os_family: str | None
     device_family: str | None
@@ -181,11 +186,7 @@ class Click:
             country=record.country,
             tracking_link_id=record.tracking_link_id,
             type=record.type,
-            s1=record.sub_ids["s1"],
-            s2=record.sub_ids["s2"],
-            s3=record.sub_ids["s3"],
-            s4=record.sub_ids["s4"],
-            s5=record.sub_ids["s5"],
+            sub_ids=SubIds(**record.sub_ids),
             browser_family=record.browser_family,
             os_family=record.os_family,
             device_family=record.device_family,

@@ -349,7 +349,7 @@ async def test_create_click_takes_the_tracking_link_marketing_type_and_sub_ids(
     tracking_link_id = await _tracking_link_id()
     data = await graphql.data(
         "mutation($input: CreateClickInput!) { createClick(input: $input) {"
-        " trackingLinkId type s1 s2 s3 s4 s5 } }",
+        " trackingLinkId type subIds { s1 s2 s3 s4 s5 } } }",
         {
             "input": {
                 "trackingLinkId": tracking_link_id,
@@ -362,11 +362,7 @@ async def test_create_click_takes_the_tracking_link_marketing_type_and_sub_ids(
     assert data["createClick"] == {
         "trackingLinkId": tracking_link_id,
         "type": "SOCIAL",
-        "s1": "campaign-7",
-        "s2": None,
-        "s3": "ad group",
-        "s4": None,
-        "s5": None,
+        "subIds": {"s1": "campaign-7", "s2": None, "s3": "ad group", "s4": None, "s5": None},
     }
 
 
