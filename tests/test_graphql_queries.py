@@ -413,7 +413,8 @@ async def test_a_tracked_visit_and_its_pixel_fire_read_back_enriched(graphql: Gr
     assert fired.status_code == 202
     data = await graphql.data(
         """query($id: UUID!) { click(id: $id) {
-             trackingLinkId type subIds { s1 s2 } userAgent referrer browserFamily osFamily deviceFamily
+             trackingLinkId type subIds { s1 s2 }
+             userAgent referrer browserFamily osFamily deviceFamily
              conversions { edges { node { source userAgent browserFamily osFamily } } }
         } }""",
         {"id": click_id},

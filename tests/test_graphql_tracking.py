@@ -183,7 +183,9 @@ CLICKS = """
 query ($filter: ClickFilter) {
   clicks(filter: $filter) {
     totalCount
-    edges { node { id type subIds { s1 s2 } country trackingLink { partnerReference offer { name } } } }
+    edges {
+      node { id type subIds { s1 s2 } country trackingLink { partnerReference offer { name } } }
+    }
   }
 }
 """
