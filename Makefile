@@ -7,7 +7,7 @@ SQLITE_TEST_URL ?= sqlite:///$(CURDIR)/.test-conversions.sqlite
 POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/conversions_test
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint format bench bench-reads soak clean
+.PHONY: install run test test-sqlite test-postgres lint format bench bench-reads bench-memory soak clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ soak: install
 ## GraphQL read latency at 1,000,000 conversions on PostgreSQL, with the EXPLAINs.
 bench-reads: install
 	$(BIN)/python bench/read_bench.py
+
+## The app's memory over 5 minutes of load on PostgreSQL (needs wrk).
+bench-memory: install
+	$(BIN)/python bench/memory_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .test-conversions.sqlite*

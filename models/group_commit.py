@@ -235,7 +235,11 @@ async def _recorded_events(
     click_ids: list[uuid.UUID], deposit_keys: list[tuple[uuid.UUID, str]]
 ) -> dict[EventKey, ConversionRecord]:
     """The stored events the batch's reports may repeat, each found through its own
-    index, so the cost does not grow with a click's other deposits."""
+    index, so the cost does not grow with a click's other deposits.
+
+    The deposits are matched on (click, transaction_id) alone and their type is checked
+    here: told `type = 'deposit'` as well, a planner whose statistics predate a burst
+    of deposits walks every deposit through the type index instead."""
     statement = (
         f"SELECT * FROM conversion WHERE click IN ({_placeholders(len(click_ids))}) "
         "AND type IN ('install', 'registration')"
@@ -243,13 +247,15 @@ async def _recorded_events(
     arguments: list[Any] = list(click_ids)
     if deposit_keys:
         pairs = " OR ".join(["(click = {} AND transaction_id = {})"] * len(deposit_keys))
-        statement += f" UNION ALL SELECT * FROM conversion WHERE type = 'deposit' AND ({pairs})"
+        statement += f" UNION ALL SELECT * FROM conversion WHERE {pairs}"
         arguments += [value for key in deposit_keys for value in key]
     events: dict[EventKey, ConversionRecord] = {}
     for row in await Conversion.raw(statement, *arguments):
         record = ConversionRecord.from_row(row)
-        transaction_id = record.transaction_id if record.type is ConversionType.DEPOSIT else None
-        events[(record.click_id, record.type, transaction_id)] = record
+        if record.type is ConversionType.DEPOSIT:
+            events[(record.click_id, record.type, record.transaction_id)] = record
+        else:
+            events[(record.click_id, record.type, None)] = record
     return events
 
 
