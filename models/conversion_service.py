@@ -10,7 +10,7 @@ each face maps to its own answer.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from models.conversion_input import (
@@ -26,7 +26,10 @@ from models.tables import Source
 
 @dataclass(frozen=True, kw_only=True)
 class RequestMetadata:
-    """What a browser fire tells us beyond its parameters."""
+    """What a browser fire tells us beyond its parameters.
+
+    Its fields are columns of both a click and a conversion, which take them as a whole.
+    """
 
     ip: str | None = None
     user_agent: str | None = None
@@ -68,11 +71,5 @@ def _new_record(
         amount_minor=conversion.amount_minor,
         is_first_deposit=False,
         source=source,
-        ip=metadata.ip,
-        user_agent=metadata.user_agent,
-        referrer=metadata.referrer,
-        country=metadata.country,
-        browser_family=metadata.browser_family,
-        os_family=metadata.os_family,
-        device_family=metadata.device_family,
+        **asdict(metadata),
     )

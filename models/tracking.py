@@ -12,7 +12,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -244,13 +244,7 @@ async def follow_tracking_link(
             tracking_link_id=tracking_link_id,
             type=raw.type,
             sub_ids=raw.sub_ids,
-            ip=metadata.ip,
-            user_agent=metadata.user_agent,
-            referrer=metadata.referrer,
-            country=metadata.country,
-            browser_family=metadata.browser_family,
-            os_family=metadata.os_family,
-            device_family=metadata.device_family,
+            **asdict(metadata),
         )
         if raw.unreadable:
             unreadable = {error.field for error in raw.unreadable}
