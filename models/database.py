@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -21,6 +23,8 @@ from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 
 DEFAULT_DATABASE_URL = "sqlite:///conversions.sqlite"
+
+T = TypeVar("T")
 
 
 class StoreUnavailableError(Exception):
@@ -101,6 +105,64 @@ class ClosingSQLiteTransaction(SQLiteTransaction):
 
 
 class SQLiteStore(SQLiteEngine):
+    """Piccolo's SQLite engine, plus one long-lived writer connection on its own thread.
+
+    Piccolo opens a connection, and aiosqlite a thread, for every transaction, then
+    hops threads for every statement. The group commit instead hands a whole
+    transaction to `run_in_write_transaction`, which runs it in one hop on a
+    connection kept open for the life of the process.
+    """
+
+    def __init__(self, *, path: str, timeout: float) -> None:
+        super().__init__(path=path, timeout=timeout)
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_connection: sqlite3.Connection | None = None
+
+    async def run_in_write_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` inside BEGIN IMMEDIATE ... COMMIT on the writer connection.
+
+        An immediate transaction takes the write lock up front, so a writer in another
+        process makes this one wait on the busy timeout instead of failing midway.
+        """
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writer, self._write_transaction, work
+        )
+
+    def _write_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        connection = self._writer_connection
+        if connection is None:
+            connection = sqlite3.connect(**self.connection_kwargs)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA foreign_keys = 1")
+            self._writer_connection = connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            result = work(connection)
+            connection.execute("COMMIT")
+        except BaseException:
+            try:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                # A connection that cannot roll back is not reused: the next write reopens.
+                self._close_writer_connection()
+            raise
+        return result
+
+    def _close_writer_connection(self) -> None:
+        if self._writer_connection is not None:
+            self._writer_connection.close()
+            self._writer_connection = None
+
+    async def close_writer(self) -> None:
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        await asyncio.get_running_loop().run_in_executor(writer, self._close_writer_connection)
+        writer.shutdown(wait=False)
+
     def transaction(
         self,
         transaction_type: TransactionType = TransactionType.deferred,
@@ -200,15 +262,27 @@ async def open_store(engine: Engine, settings: DatabaseSettings) -> None:
         await engine.start_connection_pool(
             min_size=min(settings.pool_min_size, settings.pool_max_size),
             max_size=settings.pool_max_size,
+            reset=_keep_session,
         )
     elif isinstance(engine, SQLiteEngine):
         # WAL lets dashboards read while the pixel writes; the mode is stored in the file.
         await engine.run_ddl("PRAGMA journal_mode=WAL")
 
 
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Hand a connection back to the pool without asyncpg's reset query.
+
+    The app changes no session state (no SET, LISTEN, advisory lock or open cursor),
+    so the query would only cost every write batch a round trip; asyncpg still rolls
+    back a transaction left open before it calls this.
+    """
+
+
 async def close_store(engine: Engine) -> None:
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
+    elif isinstance(engine, SQLiteStore):
+        await engine.close_writer()
 
 
 @asynccontextmanager

@@ -3,9 +3,10 @@
 A commit costs the database far more than a row, so each worker process queues its
 validated reports and a single flusher writes whatever has queued in one
 transaction: a handful of statements for the whole batch instead of several per
-report. Every report still gets its own outcome (recorded, duplicate, conflict,
-click not found, too early for its click), computed in arrival order, and every
-caller waits for its batch's commit: an answer never runs ahead of the data.
+report (models/batch_store.py). Every report still gets its own outcome (recorded,
+duplicate, conflict, click not found, too early for its click), computed in arrival
+order, and every caller waits for its batch's commit: an answer never runs ahead of
+the data.
 """
 
 from __future__ import annotations
@@ -14,12 +15,21 @@ import asyncio
 import logging
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import partial
 
+from models.batch_store import (
+    ClickState,
+    DepositKey,
+    EventKey,
+    Resolution,
+    write_postgres,
+    write_sqlite,
+)
 from models.conversion_input import ConversionInput, InvalidConversionError, check_not_before_click
-from models.database import is_postgres, is_store_unavailable, write_budget, write_transaction
+from models.database import SQLiteStore, is_store_unavailable, write_budget, write_transaction
 from models.outcomes import (
     ClickNotFound,
     Conflict,
@@ -30,17 +40,17 @@ from models.outcomes import (
     Recorded,
     StoreUnavailable,
 )
-from models.tables import Click, Conversion, ConversionType, Stage
+from models.tables import Conversion, ConversionType, Stage
 
 logger = logging.getLogger(__name__)
 
-# Bounded so a batch's statements stay well under both engines' parameter limits.
+# Bounded so one slow batch holds few callers and its SQLite statements stay well under
+# the engine's parameter limit.
 MAX_BATCH_SIZE = 200
-CONVERSION_COLUMNS = tuple(column._meta.db_column_name for column in Conversion._meta.columns)
-
-# The same event reported again: a click's install or registration, or a click's
-# deposit with a given transaction id. Deposits without one have no key.
-EventKey = tuple[uuid.UUID, ConversionType, str | None]
+# After a commit, reports already waiting gather this long before the next batch:
+# each commit has a fixed cost (round trips, a WAL flush), so fuller batches spend
+# less per report. Applies only under load; a lone report is written at once.
+BATCH_GATHER_SECONDS = 0.001
 
 
 def event_key(conversion: ConversionInput) -> EventKey | None:
@@ -51,7 +61,7 @@ def event_key(conversion: ConversionInput) -> EventKey | None:
     return (conversion.click_id, conversion.type, conversion.transaction_id)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Report:
     conversion: ConversionInput
     record: ConversionRecord
@@ -60,20 +70,19 @@ class _Report:
     deadline: float | None
 
 
-@dataclass
-class _ClickState:
-    created_at: Any
-    stage: int
-    player_id: str | None
-    changed: bool = False
-
-
 class GroupCommitter:
     def __init__(self) -> None:
-        self._queue: list[_Report] = []
+        self._queue: deque[_Report] = deque()
         self._flusher: asyncio.Task[None] | None = None
 
     async def record(self, conversion: ConversionInput, record: ConversionRecord) -> Outcome:
+        """Queue the report and wait for its batch's commit, or for its deadline.
+
+        The flusher owns every deadline: a batch runs under the earliest deadline of its
+        reports, and a report still queued at its deadline is answered unavailable
+        without reaching the store. A caller that goes away cancels only its own
+        answer, never the batch it shares.
+        """
         loop = asyncio.get_running_loop()
         budget = write_budget(Conversion._meta.db)
         report = _Report(
@@ -83,39 +92,51 @@ class GroupCommitter:
             deadline=None if budget is None else loop.time() + budget,
         )
         self._queue.append(report)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        try:
-            # The shield: a caller that goes away must not cancel the batch it shares.
-            return await asyncio.wait_for(asyncio.shield(report.answer), budget)
-        except TimeoutError:
-            if report in self._queue:
-                # Still queued behind a stalled batch: it never reached the store.
-                self._queue.remove(report)
-                return StoreUnavailable(reason="TimeoutError")
-            # Its batch is under way, with a deadline no later than this report's own.
-            return await asyncio.shield(report.answer)
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return await report.answer
 
     async def _flush(self) -> None:
-        while self._queue:
-            batch = self._queue[:MAX_BATCH_SIZE]
-            del self._queue[:MAX_BATCH_SIZE]
-            deadlines = [report.deadline for report in batch if report.deadline is not None]
-            try:
-                async with asyncio.timeout_at(min(deadlines) if deadlines else None):
-                    outcomes: Sequence[Outcome] = await _write_batch(batch)
-            except Exception as error:
-                if not is_store_unavailable(error):
-                    logger.exception("recording a batch of %d conversions failed", len(batch))
-                    for report in batch:
-                        if not report.answer.done():
-                            report.answer.set_exception(error)
-                    continue
-                logger.warning("store unavailable while recording conversions: %r", error)
-                outcomes = [StoreUnavailable(reason=type(error).__name__)] * len(batch)
-            for report, outcome in zip(batch, outcomes, strict=True):
-                if not report.answer.done():
-                    report.answer.set_result(outcome)
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                if batch := self._take_batch(loop.time()):
+                    await self._commit(batch)
+                    if self._queue:
+                        await asyncio.sleep(BATCH_GATHER_SECONDS)
+        finally:
+            self._flusher = None
+
+    def _take_batch(self, now: float) -> list[_Report]:
+        batch: list[_Report] = []
+        while self._queue and len(batch) < MAX_BATCH_SIZE:
+            report = self._queue.popleft()
+            if report.answer.done():
+                continue  # its caller went away before the store saw it
+            if report.deadline is not None and report.deadline <= now:
+                # Queued behind a stalled batch until its budget ran out: never stored.
+                report.answer.set_result(StoreUnavailable(reason="TimeoutError"))
+                continue
+            batch.append(report)
+        return batch
+
+    async def _commit(self, batch: list[_Report]) -> None:
+        deadlines = [report.deadline for report in batch if report.deadline is not None]
+        try:
+            async with asyncio.timeout_at(min(deadlines) if deadlines else None):
+                outcomes: Sequence[Outcome] = await _write_batch(batch)
+        except Exception as error:
+            if not is_store_unavailable(error):
+                logger.exception("recording a batch of %d conversions failed", len(batch))
+                for report in batch:
+                    if not report.answer.done():
+                        report.answer.set_exception(error)
+                return
+            logger.warning("store unavailable while recording conversions: %r", error)
+            outcomes = [StoreUnavailable(reason=type(error).__name__)] * len(batch)
+        for report, outcome in zip(batch, outcomes, strict=True):
+            if not report.answer.done():
+                report.answer.set_result(outcome)
 
 
 _committers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommitter] = (
@@ -131,43 +152,58 @@ def committer() -> GroupCommitter:
     return _committers[loop]
 
 
-def _placeholders(count: int) -> str:
-    return ", ".join(["{}"] * count)
+def _wanted(batch: list[_Report]) -> tuple[list[uuid.UUID], list[DepositKey]]:
+    """The batch's clicks, and the (click, transaction_id) pairs of its deposits, sorted."""
+    click_ids = sorted({report.conversion.click_id for report in batch})
+    deposit_keys = sorted(
+        {
+            (report.conversion.click_id, report.conversion.transaction_id)
+            for report in batch
+            if report.conversion.type is ConversionType.DEPOSIT
+            and report.conversion.transaction_id is not None
+        }
+    )
+    return click_ids, deposit_keys  # type: ignore[return-value]
 
 
 async def _write_batch(batch: list[_Report]) -> list[Outcome]:
     engine = Conversion._meta.db
-    async with write_transaction(engine):
-        click_ids = sorted({report.conversion.click_id for report in batch})
-        clicks = await _lock_clicks(click_ids, lock=is_postgres(engine))
-        deposit_keys = sorted(
-            {
-                (report.conversion.click_id, report.conversion.transaction_id)
-                for report in batch
-                if report.conversion.type is ConversionType.DEPOSIT
-                and report.conversion.transaction_id is not None
-            }
+    click_ids, deposit_keys = _wanted(batch)
+    resolve = partial(_resolve_batch, batch)
+    if isinstance(engine, SQLiteStore):
+        resolution = await engine.run_in_write_transaction(
+            partial(write_sqlite, click_ids=click_ids, deposit_keys=deposit_keys, resolve=resolve)
         )
-        recorded = await _recorded_events(click_ids, deposit_keys)  # type: ignore[arg-type]
-        # Only a deposit takes a click to the deposit stage, and stages never move back.
-        deposited = {id_ for id_, state in clicks.items() if state.stage == Stage.DEPOSIT}
+    else:
+        async with write_transaction(engine):
+            connection = engine.current_transaction.get().connection
+            resolution = await write_postgres(connection, click_ids, deposit_keys, resolve)
+    return resolution.outcomes
 
-        outcomes: list[Outcome] = []
-        new_records: list[ConversionRecord] = []
-        for report in batch:
-            outcome = _resolve(report, clicks, recorded, deposited)
-            outcomes.append(outcome)
-            if isinstance(outcome, Recorded) and not outcome.test:
-                new_records.append(outcome.conversion)
-        if new_records:
-            await _insert(new_records)
-        await _update_clicks({id_: state for id_, state in clicks.items() if state.changed})
-    return outcomes
+
+def _resolve_batch(
+    batch: list[_Report],
+    clicks: dict[uuid.UUID, ClickState],
+    recorded: dict[EventKey, ConversionRecord],
+) -> Resolution:
+    """Every report's outcome, in arrival order, against the locked clicks and the
+    stored events they may repeat; and what the batch must write."""
+    # Only a deposit takes a click to the deposit stage, and stages never move back.
+    deposited = {id_ for id_, state in clicks.items() if state.stage == Stage.DEPOSIT}
+    outcomes: list[Outcome] = []
+    new_records: list[ConversionRecord] = []
+    for report in batch:
+        outcome = _resolve(report, clicks, recorded, deposited)
+        outcomes.append(outcome)
+        if isinstance(outcome, Recorded) and not outcome.test:
+            new_records.append(outcome.conversion)
+    changed = {id_: state for id_, state in clicks.items() if state.changed}
+    return Resolution(outcomes, new_records, changed)
 
 
 def _resolve(
     report: _Report,
-    clicks: dict[uuid.UUID, _ClickState],
+    clicks: dict[uuid.UUID, ClickState],
     recorded: dict[EventKey, ConversionRecord],
     deposited: set[uuid.UUID],
 ) -> Outcome:
@@ -198,9 +234,9 @@ def _resolve(
         return Duplicate(existing)
 
     is_deposit = conversion.type is ConversionType.DEPOSIT
-    record = replace(
-        report.record, is_first_deposit=is_deposit and conversion.click_id not in deposited
-    )
+    record = report.record
+    if is_deposit and conversion.click_id not in deposited:
+        record = replace(record, is_first_deposit=True)
     if conversion.test:
         # Processed like any other, but leaves nothing behind for the reports after it.
         return Recorded(record, test=True)
@@ -214,79 +250,3 @@ def _resolve(
     if click.player_id is None and conversion.player_id is not None:
         click.player_id, click.changed = conversion.player_id, True
     return Recorded(record)
-
-
-async def _lock_clicks(click_ids: list[uuid.UUID], *, lock: bool) -> dict[uuid.UUID, _ClickState]:
-    # Locked in id order, so two workers' batches cannot deadlock on each other's clicks;
-    # the lock serialises reports on one click across workers. SQLite's immediate
-    # transaction already holds the whole database.
-    rows = await Click.raw(
-        "SELECT id, created_at, stage, player_id FROM click "
-        f"WHERE id IN ({_placeholders(len(click_ids))}) ORDER BY id"
-        + (" FOR UPDATE" if lock else ""),
-        *click_ids,
-    )
-    return {
-        row["id"]: _ClickState(row["created_at"], row["stage"], row["player_id"]) for row in rows
-    }
-
-
-async def _recorded_events(
-    click_ids: list[uuid.UUID], deposit_keys: list[tuple[uuid.UUID, str]]
-) -> dict[EventKey, ConversionRecord]:
-    """The stored events the batch's reports may repeat, each found through its own
-    index, so the cost does not grow with a click's other deposits.
-
-    The deposits are matched on (click, transaction_id) alone and their type is checked
-    here: told `type = 'deposit'` as well, a planner whose statistics predate a burst
-    of deposits walks every deposit through the type index instead."""
-    statement = (
-        f"SELECT * FROM conversion WHERE click IN ({_placeholders(len(click_ids))}) "
-        "AND type IN ('install', 'registration')"
-    )
-    arguments: list[Any] = list(click_ids)
-    if deposit_keys:
-        pairs = " OR ".join(["(click = {} AND transaction_id = {})"] * len(deposit_keys))
-        statement += f" UNION ALL SELECT * FROM conversion WHERE {pairs}"
-        arguments += [value for key in deposit_keys for value in key]
-    events: dict[EventKey, ConversionRecord] = {}
-    for row in await Conversion.raw(statement, *arguments):
-        record = ConversionRecord.from_row(row)
-        if record.type is ConversionType.DEPOSIT:
-            events[(record.click_id, record.type, record.transaction_id)] = record
-        else:
-            events[(record.click_id, record.type, None)] = record
-    return events
-
-
-async def _insert(records: list[ConversionRecord]) -> None:
-    row_placeholders = f"({_placeholders(len(CONVERSION_COLUMNS))})"
-    values = [
-        row[column]
-        for record in records
-        for row in [record.as_row()]
-        for column in CONVERSION_COLUMNS
-    ]
-    await Conversion.raw(
-        f"INSERT INTO conversion ({', '.join(CONVERSION_COLUMNS)}) "
-        f"VALUES {', '.join([row_placeholders] * len(records))}",
-        *values,
-    )
-
-
-async def _update_clicks(changed: dict[uuid.UUID, _ClickState]) -> None:
-    if not changed:
-        return
-    # One statement for every changed click. PostgreSQL must be told the parameters'
-    # types; SQLite stores UUIDs as text and must not cast them (CAST AS UUID would
-    # apply numeric affinity and mangle some).
-    if is_postgres(Click._meta.db):
-        row = "SELECT {}::uuid AS id, {}::smallint AS stage, {}::varchar AS player_id"
-    else:
-        row = "SELECT {} AS id, {} AS stage, {} AS player_id"
-    rows = " UNION ALL ".join([row] * len(changed))
-    await Click.raw(
-        f"UPDATE click SET stage = changed.stage, player_id = changed.player_id "
-        f"FROM ({rows}) AS changed WHERE click.id = changed.id",
-        *[value for id_, state in changed.items() for value in (id_, state.stage, state.player_id)],
-    )

@@ -1,0 +1,217 @@
+"""The statements of one group commit, for each engine.
+
+A batch reads the clicks it reports on (locked) and the stored events it may
+repeat, lets the caller decide every report's outcome, then writes the new
+conversions and the clicks they advanced. The statement texts are fixed whatever
+the batch's size: PostgreSQL receives arrays, so each statement is parsed and
+planned once per connection; SQLite runs the whole transaction in one hop to its
+writer thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from piccolo.columns import UUID, BigInt, Boolean, Column, ForeignKey, Text, Timestamptz, Varchar
+
+from models.outcomes import ConversionRecord, Outcome
+from models.tables import Conversion, ConversionType
+
+# The same event reported again: a click's install or registration, or a click's
+# deposit with a given transaction id. Deposits without one have no key.
+EventKey = tuple[uuid.UUID, ConversionType, str | None]
+DepositKey = tuple[uuid.UUID, str]
+
+
+@dataclass
+class ClickState:
+    created_at: datetime
+    stage: int
+    player_id: str | None
+    changed: bool = False
+
+
+@dataclass
+class Resolution:
+    """What a batch answers and what it must write."""
+
+    outcomes: list[Outcome]
+    new_records: list[ConversionRecord]
+    changed_clicks: dict[uuid.UUID, ClickState]
+
+
+Resolver = Callable[[dict[uuid.UUID, ClickState], dict[EventKey, ConversionRecord]], Resolution]
+
+CONVERSION_COLUMNS: tuple[Column, ...] = tuple(Conversion._meta.columns)
+COLUMN_NAMES = tuple(column._meta.db_column_name for column in CONVERSION_COLUMNS)
+_POSTGRES_TYPES: dict[type[Column], str] = {
+    ForeignKey: "uuid",  # every foreign key here references a UUID primary key
+    UUID: "uuid",
+    Varchar: "varchar",
+    Text: "text",
+    Timestamptz: "timestamptz",
+    BigInt: "bigint",
+    Boolean: "boolean",
+}
+
+
+def _event_index(rows: Sequence[Mapping[str, Any]]) -> dict[EventKey, ConversionRecord]:
+    events: dict[EventKey, ConversionRecord] = {}
+    for row in rows:
+        record = ConversionRecord.from_row(row)
+        transaction_id = record.transaction_id if record.type is ConversionType.DEPOSIT else None
+        events[(record.click_id, record.type, transaction_id)] = record
+    return events
+
+
+def _columns_of(records: list[ConversionRecord]) -> list[list[Any]]:
+    rows = [record.as_row() for record in records]
+    return [[row[name] for row in rows] for name in COLUMN_NAMES]
+
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+# Locked in id order, so two workers' batches cannot deadlock on each other's clicks;
+# the lock serialises reports on one click across workers.
+_LOCK_CLICKS = (
+    "SELECT id, created_at, stage, player_id FROM click WHERE id = ANY($1::uuid[]) "
+    "ORDER BY id FOR UPDATE"
+)
+# Each event is found through its own unique index, so the cost does not grow with a
+# click's other conversions: the conditions repeat the partial indexes' own, which is
+# what lets the planner use them whatever its statistics say.
+_RECORDED_EVENTS = (
+    "SELECT * FROM conversion WHERE click = ANY($1::uuid[]) "
+    "AND type IN ('install', 'registration') "
+    "UNION ALL SELECT conversion.* FROM conversion "
+    "JOIN unnest($2::uuid[], $3::varchar[]) AS wanted (click, transaction_id) "
+    "ON conversion.click = wanted.click AND conversion.transaction_id = wanted.transaction_id "
+    "AND conversion.type = 'deposit'"
+)
+_INSERT_CONVERSIONS = (
+    f"INSERT INTO conversion ({', '.join(COLUMN_NAMES)}) SELECT * FROM unnest("
+    + ", ".join(
+        f"${position}::{_POSTGRES_TYPES[type(column)]}[]"
+        for position, column in enumerate(CONVERSION_COLUMNS, start=1)
+    )
+    + ")"
+)
+
+
+def _update_clicks(first_parameter: int) -> str:
+    ids, stages, player_ids = (f"${first_parameter + offset}" for offset in range(3))
+    return (
+        "UPDATE click SET stage = changed.stage, player_id = changed.player_id "
+        f"FROM unnest({ids}::uuid[], {stages}::smallint[], {player_ids}::varchar[]) "
+        "AS changed (id, stage, player_id) WHERE click.id = changed.id"
+    )
+
+
+_UPDATE_CLICKS = _update_clicks(1)
+# Both writes in one round trip: every statement costs a loopback send on each side.
+_INSERT_AND_UPDATE = (
+    f"WITH inserted AS ({_INSERT_CONVERSIONS}) {_update_clicks(len(CONVERSION_COLUMNS) + 1)}"
+)
+
+
+async def write_postgres(
+    connection: asyncpg.Connection,
+    click_ids: list[uuid.UUID],
+    deposit_keys: list[DepositKey],
+    resolve: Resolver,
+) -> Resolution:
+    """The batch's statements, inside the caller's transaction on `connection`."""
+    clicks = {
+        row["id"]: ClickState(row["created_at"], row["stage"], row["player_id"])
+        for row in await connection.fetch(_LOCK_CLICKS, click_ids)
+    }
+    recorded = _event_index(
+        await connection.fetch(
+            _RECORDED_EVENTS,
+            click_ids,
+            [click_id for click_id, _ in deposit_keys],
+            [transaction_id for _, transaction_id in deposit_keys],
+        )
+    )
+    resolution = resolve(clicks, recorded)
+    inserted = _columns_of(resolution.new_records) if resolution.new_records else []
+    changed = resolution.changed_clicks
+    updated = (
+        [
+            list(changed),
+            [state.stage for state in changed.values()],
+            [state.player_id for state in changed.values()],
+        ]
+        if changed
+        else []
+    )
+    if inserted and updated:
+        await connection.execute(_INSERT_AND_UPDATE, *inserted, *updated)
+    elif inserted:
+        await connection.execute(_INSERT_CONVERSIONS, *inserted)
+    elif updated:
+        await connection.execute(_UPDATE_CLICKS, *updated)
+    return resolution
+
+
+# --- SQLite -------------------------------------------------------------------
+
+_SQLITE_INSERT_CONVERSIONS = (
+    f"INSERT INTO conversion ({', '.join(COLUMN_NAMES)}) "
+    f"VALUES ({', '.join(['?'] * len(COLUMN_NAMES))})"
+)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["?"] * count)
+
+
+def write_sqlite(
+    connection: sqlite3.Connection,
+    click_ids: list[uuid.UUID],
+    deposit_keys: list[DepositKey],
+    resolve: Resolver,
+) -> Resolution:
+    """The batch's statements, inside the caller's immediate transaction, which already
+    holds the database's write lock: no row locks are needed."""
+    clicks = {
+        row["id"]: ClickState(row["created_at"], row["stage"], row["player_id"])
+        for row in connection.execute(
+            "SELECT id, created_at, stage, player_id FROM click "
+            f"WHERE id IN ({_placeholders(len(click_ids))})",
+            click_ids,
+        )
+    }
+    statement = (
+        f"SELECT * FROM conversion WHERE click IN ({_placeholders(len(click_ids))}) "
+        "AND type IN ('install', 'registration')"
+    )
+    arguments: list[Any] = list(click_ids)
+    if deposit_keys:
+        pairs = " OR ".join(
+            ["(click = ? AND transaction_id = ? AND type = 'deposit')"] * len(deposit_keys)
+        )
+        statement += f" UNION ALL SELECT * FROM conversion WHERE {pairs}"
+        arguments += [value for key in deposit_keys for value in key]
+    recorded = _event_index(connection.execute(statement, arguments).fetchall())
+    resolution = resolve(clicks, recorded)
+    if resolution.new_records:
+        connection.executemany(
+            _SQLITE_INSERT_CONVERSIONS,
+            [
+                [row[name] for name in COLUMN_NAMES]
+                for row in (record.as_row() for record in resolution.new_records)
+            ],
+        )
+    if changed := resolution.changed_clicks:
+        connection.executemany(
+            "UPDATE click SET stage = ?, player_id = ? WHERE id = ?",
+            [(state.stage, state.player_id, id_) for id_, state in changed.items()],
+        )
+    return resolution
