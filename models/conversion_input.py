@@ -183,7 +183,10 @@ def _parse_identifier(name: str, value: str | None, errors: _Collector) -> str |
     if len(value) > MAX_ID_LENGTH:
         errors.add(name, "too_long", f"{name} must be at most {MAX_ID_LENGTH} characters")
         return None
-    if any(unicodedata.category(character) == "Cc" for character in value):
+    # Printable text has no control characters: the common case skips the scan.
+    if not value.isprintable() and any(
+        unicodedata.category(character) == "Cc" for character in value
+    ):
         errors.add(name, "control_character", f"{name} must not contain control characters")
         return None
     return value

@@ -12,7 +12,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -244,7 +244,7 @@ async def follow_tracking_link(
             tracking_link_id=tracking_link_id,
             type=raw.type,
             sub_ids=raw.sub_ids,
-            **asdict(metadata),
+            **metadata.columns(),
         )
         if raw.unreadable:
             unreadable = {error.field for error in raw.unreadable}

@@ -70,16 +70,17 @@ def load_country_data(data_file: str = DEFAULT_COUNTRY_DATA_FILE) -> GeoIP2Fast:
         return _country_data
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
 def country_of(ip: str | None) -> str | None:
     """The ISO 3166-1 alpha-2 country of a public address; None for any other."""
-    if not ip:
-        return None
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
+    return _country_of_address(_address(ip))
+
+
+def _country_of_address(address: IPAddress | None) -> str | None:
     # Private, loopback, link-local, documentation and reserved ranges have no country.
-    if not address.is_global:
+    if address is None or not address.is_global:
         return None
     code = load_country_data().lookup(str(address)).country_code
     # geoip2fast answers "--" for networks it does not know and "" for errors.
@@ -90,16 +91,18 @@ def _header_text(value: str | None) -> str | None:
     """A header as we store it: control characters dropped, length bounded."""
     if not value:
         return None
-    cleaned = "".join(character for character in value if unicodedata.category(character) != "Cc")
-    return cleaned[:MAX_HEADER_VALUE_LENGTH] or None
+    # Printable text has no control characters: the common case skips the scan.
+    if not value.isprintable():
+        value = "".join(character for character in value if unicodedata.category(character) != "Cc")
+    return value[:MAX_HEADER_VALUE_LENGTH] or None
 
 
-def _address(value: str | None) -> str | None:
-    """An IP address in its canonical spelling, or None (a Unix socket, a test client)."""
+def _address(value: str | None) -> IPAddress | None:
+    """An IP address, or None (a Unix socket, a test client)."""
     if not value:
         return None
     try:
-        return str(ipaddress.ip_address(value))
+        return ipaddress.ip_address(value)
     except ValueError:
         return None
 
@@ -107,14 +110,15 @@ def _address(value: str | None) -> str | None:
 def request_metadata(request: Request, trusted_proxies: TrustedProxies) -> RequestMetadata:
     headers = request.headers
     peer = request.client.host if request.client else None
-    ip = _address(trusted_proxies.client_ip(peer, headers.get("x-forwarded-for")))
+    address = _address(trusted_proxies.client_ip(peer, headers.get("x-forwarded-for")))
     user_agent = _header_text(headers.get("user-agent"))
     families = user_agent_families(user_agent or "")
     return RequestMetadata(
-        ip=ip,
+        # Stored in its canonical spelling.
+        ip=str(address) if address else None,
         user_agent=user_agent,
         referrer=_header_text(headers.get("referer")),
-        country=country_of(ip),
+        country=_country_of_address(address),
         browser_family=families.browser,
         os_family=families.os,
         device_family=families.device,

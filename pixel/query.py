@@ -47,6 +47,8 @@ def read_parameters(
 
 def _decode(raw: bytes) -> str | None:
     try:
+        if b"%" not in raw and b"+" not in raw:
+            return raw.decode("utf-8")  # nothing escaped: most names and many values
         return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
         return None
