@@ -31,6 +31,8 @@ def _serve(arguments: argparse.Namespace) -> int:
         server_header=False,
         access_log=arguments.access_log or arguments.dev,
         timeout_graceful_shutdown=15,
+        loop=arguments.loop,
+        http=arguments.http,
     )
     return 0
 
@@ -94,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="development mode: debug error pages, auto-reload, GraphiQL and introspection",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop; auto takes uvloop when installed (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--http",
+        choices=["auto", "h11", "httptools"],
+        default="auto",
+        help="HTTP parser; auto takes httptools when installed (default: %(default)s)",
+    )
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations (idempotent)")

@@ -1,8 +1,9 @@
 """Pixel throughput against the framework's ceiling (`make bench`).
 
 For each engine it serves (A) a bare Litestar app with one route of the pixel's
-shape and (B) the real app in production mode, both with uvicorn and the same
-worker count, then drives them with wrk, interleaved A/B/A/B, and prints the
+shape and the same query parameters, and (B) the real app in production mode,
+both under the same server (--server) and worker count, then drives them with
+wrk, interleaved A/B/A/B, and prints the
 median req/s and p99 of each, the ratio B/A, and whether the rows stored equal
 the 202s answered. Requires wrk (installed with apt-get when missing).
 """
@@ -182,6 +183,64 @@ async def stored_rows(database_url: str) -> int:
         await connection.close()
 
 
+# Each server runs both sides with the same options, so the ratio measures the app.
+SERVERS = {
+    # uvicorn as `pip install uvicorn[standard]` sets it up: uvloop and httptools.
+    "uvicorn": ["--loop", "uvloop", "--http", "httptools"],
+    # uvicorn on its pure-Python fallbacks: the asyncio loop and h11.
+    "uvicorn-h11": ["--loop", "asyncio", "--http", "h11"],
+    "granian": [],
+}
+
+
+def server_commands(
+    server: str, workers: int, ceiling_port: int, app_port: int
+) -> tuple[list[str], list[str]]:
+    if server == "granian":
+        granian = [
+            str(BIN / "granian"),
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--no-ws",
+        ]
+        return (
+            [*granian, "--port", str(ceiling_port), "bench.ceiling_app:app"],
+            [*granian, "--port", str(app_port), "--factory", "api.app:create_app"],
+        )
+    options = SERVERS[server]
+    ceiling = [
+        str(BIN / "uvicorn"),
+        "bench.ceiling_app:app",
+        "--port",
+        str(ceiling_port),
+        "--workers",
+        str(workers),
+        "--no-proxy-headers",
+        "--no-server-header",
+        "--no-access-log",
+        "--host",
+        "127.0.0.1",
+        *options,
+    ]
+    # `conversions serve` is uvicorn with the same flags, in production mode.
+    app = [
+        str(BIN / "conversions"),
+        "serve",
+        "--port",
+        str(app_port),
+        "--workers",
+        str(workers),
+        *options,
+    ]
+    return ceiling, app
+
+
 def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-"))
     database_url = asyncio.run(prepare_database(engine, workdir))
@@ -189,42 +248,13 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
     clicks_file = workdir / "clicks.txt"
     create_clicks(database_url, clicks_file)
 
-    uvicorn_flags = [
-        "--workers",
-        str(arguments.workers),
-        "--no-proxy-headers",
-        "--no-server-header",
-        "--no-access-log",
-        "--host",
-        "127.0.0.1",
-    ]
     ceiling_port, app_port = free_port(), free_port()
     environment = os.environ | {"DATABASE_URL": database_url}
-    ceiling = serve(
-        [
-            str(BIN / "uvicorn"),
-            "bench.ceiling_app:app",
-            "--port",
-            str(ceiling_port),
-            *uvicorn_flags,
-        ],
-        ceiling_port,
-        environment,
-        workdir / "ceiling.log",
+    ceiling_command, app_command = server_commands(
+        arguments.server, arguments.workers, ceiling_port, app_port
     )
-    app = serve(
-        [
-            str(BIN / "conversions"),
-            "serve",
-            "--port",
-            str(app_port),
-            "--workers",
-            str(arguments.workers),
-        ],
-        app_port,
-        environment,
-        workdir / "app.log",
-    )
+    ceiling = serve(ceiling_command, ceiling_port, environment, workdir / "ceiling.log")
+    app = serve(app_command, app_port, environment, workdir / "app.log")
     results: dict[str, list[Run]] = {"ceiling": [], "app": []}
     accepted_by_app = 0
     try:
@@ -235,7 +265,8 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
             if name == "app":
                 accepted_by_app += warm.accepted
         # A production table has planner statistics; one that grew from empty seconds
-        # ago has none, and its plans would measure that instead of the app.
+        # ago has none, and its plans would measure that instead of the app. Autovacuum
+        # would analyze it within a minute, but not where it is turned off.
         asyncio.run(analyze(database_url))
         for round_number in range(arguments.runs):
             for name, port in (("ceiling", ceiling_port), ("app", app_port)):
@@ -290,11 +321,17 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per target")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="uvicorn",
+        help="ASGI server for both sides (granian needs the [bench] extra)",
+    )
     arguments = parser.parse_args()
     wrk = ensure_wrk()
     engines = ["postgres", "sqlite"] if arguments.engine == "both" else [arguments.engine]
     print(
-        f"{os.cpu_count()} CPUs; {arguments.workers} workers each; "
+        f"{os.cpu_count()} CPUs; {arguments.server}, {arguments.workers} workers each; "
         f"{arguments.connections} connections; {arguments.runs} runs of "
         f"{arguments.duration} s, interleaved",
         flush=True,
