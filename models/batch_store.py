@@ -114,10 +114,20 @@ def _update_clicks(first_parameter: int) -> str:
 
 
 _UPDATE_CLICKS = _update_clicks(1)
-# Both writes in one round trip: every statement costs a loopback send on each side.
-_INSERT_AND_UPDATE = (
-    f"WITH inserted AS ({_INSERT_CONVERSIONS}) {_update_clicks(len(CONVERSION_COLUMNS) + 1)}"
+# Rows that would repeat a stored event are skipped, and the count of rows written
+# tells whether any was: every statement costs a loopback send on each side, so the
+# click update rides along in the same round trip.
+_INSERT_NEW = f"{_INSERT_CONVERSIONS} ON CONFLICT DO NOTHING RETURNING 1"
+_INSERT_COUNTED = f"WITH inserted AS ({_INSERT_NEW}) SELECT count(*) FROM inserted"
+_INSERT_COUNTED_AND_UPDATE = (
+    f"WITH inserted AS ({_INSERT_NEW}), "
+    f"updated AS ({_update_clicks(len(CONVERSION_COLUMNS) + 1)}) "
+    "SELECT count(*) FROM inserted"
 )
+
+
+class RepeatFoundError(Exception):
+    """A report taken for a new event repeats a stored one: the batch must be redone."""
 
 
 async def write_postgres(
@@ -125,22 +135,31 @@ async def write_postgres(
     click_ids: list[uuid.UUID],
     deposit_keys: list[DepositKey],
     resolve: Resolver,
+    *,
+    look_up_repeats: bool,
 ) -> Resolution:
-    """The batch's statements, inside the caller's transaction on `connection`."""
+    """The batch's statements, inside the caller's transaction on `connection`.
+
+    Without `look_up_repeats` the batch takes every event it has not seen for new and
+    lets the unique indexes tell otherwise, raising RepeatFoundError (the caller rolls
+    back and redoes the batch with look-ups). Repeats are the exception, so most
+    batches skip the look-up, and no planner statistics can turn it into a scan.
+    """
     clicks = {
         row["id"]: ClickState(row["created_at"], row["stage"], row["player_id"])
         for row in await connection.fetch(_LOCK_CLICKS, click_ids)
     }
-    recorded = _event_index(
-        await connection.fetch(
-            _RECORDED_EVENTS,
-            click_ids,
-            [click_id for click_id, _ in deposit_keys],
-            [transaction_id for _, transaction_id in deposit_keys],
+    recorded: dict[EventKey, ConversionRecord] = {}
+    if look_up_repeats:
+        recorded = _event_index(
+            await connection.fetch(
+                _RECORDED_EVENTS,
+                click_ids,
+                [click_id for click_id, _ in deposit_keys],
+                [transaction_id for _, transaction_id in deposit_keys],
+            )
         )
-    )
     resolution = resolve(clicks, recorded)
-    inserted = _columns_of(resolution.new_records) if resolution.new_records else []
     changed = resolution.changed_clicks
     updated = (
         [
@@ -151,10 +170,14 @@ async def write_postgres(
         if changed
         else []
     )
-    if inserted and updated:
-        await connection.execute(_INSERT_AND_UPDATE, *inserted, *updated)
-    elif inserted:
-        await connection.execute(_INSERT_CONVERSIONS, *inserted)
+    if new_records := resolution.new_records:
+        inserted = _columns_of(new_records)
+        if updated:
+            written = await connection.fetchval(_INSERT_COUNTED_AND_UPDATE, *inserted, *updated)
+        else:
+            written = await connection.fetchval(_INSERT_COUNTED, *inserted)
+        if written != len(new_records):
+            raise RepeatFoundError(f"{len(new_records) - written} of the batch's events are stored")
     elif updated:
         await connection.execute(_UPDATE_CLICKS, *updated)
     return resolution

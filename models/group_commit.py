@@ -20,11 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
+from piccolo.engine.base import Engine
+
 from models.batch_store import (
     ClickState,
     DepositKey,
     EventKey,
+    RepeatFoundError,
     Resolution,
+    Resolver,
     write_postgres,
     write_sqlite,
 )
@@ -175,10 +179,35 @@ async def _write_batch(batch: list[_Report]) -> list[Outcome]:
             partial(write_sqlite, click_ids=click_ids, deposit_keys=deposit_keys, resolve=resolve)
         )
     else:
-        async with write_transaction(engine):
-            connection = engine.current_transaction.get().connection
-            resolution = await write_postgres(connection, click_ids, deposit_keys, resolve)
+        # A test report writes nothing, so only a look-up can tell it is a repeat.
+        look_up_repeats = any(report.conversion.test for report in batch)
+        try:
+            resolution = await _write_postgres_batch(
+                engine, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
+            )
+        except RepeatFoundError:
+            if look_up_repeats:
+                raise
+            # A retry of something stored, mostly: undone, and redone knowing the store.
+            resolution = await _write_postgres_batch(
+                engine, click_ids, deposit_keys, resolve, look_up_repeats=True
+            )
     return resolution.outcomes
+
+
+async def _write_postgres_batch(
+    engine: Engine,
+    click_ids: list[uuid.UUID],
+    deposit_keys: list[DepositKey],
+    resolve: Resolver,
+    *,
+    look_up_repeats: bool,
+) -> Resolution:
+    async with write_transaction(engine):
+        connection = engine.current_transaction.get().connection
+        return await write_postgres(
+            connection, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
+        )
 
 
 def _resolve_batch(
