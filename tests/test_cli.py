@@ -77,15 +77,20 @@ def test_create_api_key_refuses_an_unknown_scope() -> None:
     assert "invalid choice" in result.stderr
 
 
-@pytest.fixture
-def served(db: Engine, tmp_path: Path) -> Iterator[str]:
-    """`conversions serve` in production mode on a free port, stopped with SIGTERM."""
+@pytest.fixture(
+    params=[[], ["--loop", "asyncio", "--http", "h11"]], ids=["uvloop-httptools", "asyncio-h11"]
+)
+def served(db: Engine, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """`conversions serve` in production mode on a free port, stopped with SIGTERM: on the
+    stack it installs, and on uvicorn's pure-Python fallbacks."""
     port = free_port()
     log = tmp_path / "serve.log"
     with (
         log.open("w") as output,
         subprocess.Popen(
-            [CONVERSIONS, "serve", "--port", str(port)], stdout=output, stderr=subprocess.STDOUT
+            [CONVERSIONS, "serve", "--port", str(port), *request.param],
+            stdout=output,
+            stderr=subprocess.STDOUT,
         ) as process,
     ):
         base_url = f"http://127.0.0.1:{port}"
