@@ -6,6 +6,8 @@ INSTALLED := $(VENV)/.installed
 SQLITE_TEST_URL ?= sqlite:///$(CURDIR)/.test-conversions.sqlite
 POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/conversions_test
 PYTEST_ARGS ?=
+# e.g. make bench BENCH_ARGS="--server granian --engine postgres"
+BENCH_ARGS ?=
 
 .PHONY: install run test test-sqlite test-postgres lint format bench bench-reads bench-memory soak clean
 
@@ -41,7 +43,7 @@ format: install
 
 ## Pixel throughput against a bare Litestar app, on PostgreSQL and SQLite (needs wrk).
 bench: install
-	$(BIN)/python bench/pixel_bench.py
+	$(BIN)/python bench/pixel_bench.py $(BENCH_ARGS)
 
 ## 10,000 conversions through a served app while its PostgreSQL crashes and restarts.
 soak: install
