@@ -69,3 +69,37 @@ async def test_reports_sharing_a_group_commit_each_get_their_own_outcome(
     assert deposit["is_first_deposit"] is True
     assert deposit["transaction_id"] == "same"
     assert (await stored_click(click_id))["stage"] == Stage.DEPOSIT
+
+
+async def test_a_repeat_of_a_stored_event_changes_nothing_for_the_reports_batched_with_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """A repeat found only when its batch writes (PostgreSQL takes unseen events for new)
+    must leave the store as a look-up first would have: no row, no click change."""
+    repeated_click, other_click = await new_click(), await new_click()
+    deposit = f"/convert/{repeated_click}?type=deposit&currency=eur&amount=5&transaction_id=t1"
+    assert (await client.get(deposit)).status_code == 202
+
+    responses = await asyncio.gather(
+        # The same deposit again, now naming a player: a duplicate, so it names nobody.
+        client.get(f"{deposit}&player_id=late-player"),
+        client.get(f"/convert/{repeated_click}?type=registration"),
+        client.get(f"/convert/{other_click}?type=deposit&currency=eur&amount=7&transaction_id=t2"),
+        # A conflicting repeat: the same transaction with another amount.
+        client.get(
+            f"/convert/{repeated_click}?type=deposit&currency=eur&amount=6&transaction_id=t1"
+        ),
+    )
+
+    assert [response.status_code for response in responses] == [202, 202, 202, 409]
+    repeated = await stored_conversions(repeated_click)
+    assert sorted(conversion["type"] for conversion in repeated) == ["deposit", "registration"]
+    assert [
+        conversion["amount_minor"] for conversion in repeated if conversion["type"] == "deposit"
+    ] == [500]
+    [other] = await stored_conversions(other_click)
+    assert other["transaction_id"] == "t2"
+    assert other["is_first_deposit"] is True
+    click = await stored_click(repeated_click)
+    assert click["player_id"] is None
+    assert click["stage"] == Stage.DEPOSIT
