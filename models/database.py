@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -283,21 +282,6 @@ async def close_store(engine: Engine) -> None:
         await engine.close_connection_pool()
     elif isinstance(engine, SQLiteStore):
         await engine.close_writer()
-
-
-@asynccontextmanager
-async def write_transaction(engine: Engine) -> AsyncIterator[None]:
-    """A transaction for read-then-write work.
-
-    SQLite's default deferred transaction fails with "database is locked" when two
-    writers race from read to write; an immediate one queues them on the busy timeout.
-    """
-    if isinstance(engine, PostgresStore):
-        async with engine.transaction():
-            yield
-    else:
-        async with engine.transaction(transaction_type=TransactionType.immediate):
-            yield
 
 
 def write_budget(engine: Engine) -> float | None:

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
-from piccolo.engine.base import Engine
-
 from models.batch_store import (
     ClickState,
     DepositKey,
@@ -33,7 +31,7 @@ from models.batch_store import (
     write_sqlite,
 )
 from models.conversion_input import ConversionInput, InvalidConversionError, check_not_before_click
-from models.database import SQLiteStore, is_store_unavailable, write_budget, write_transaction
+from models.database import PostgresStore, SQLiteStore, is_store_unavailable, write_budget
 from models.outcomes import (
     ClickNotFound,
     Conflict,
@@ -196,15 +194,15 @@ async def _write_batch(batch: list[_Report]) -> list[Outcome]:
 
 
 async def _write_postgres_batch(
-    engine: Engine,
+    engine: PostgresStore,
     click_ids: list[uuid.UUID],
     deposit_keys: list[DepositKey],
     resolve: Resolver,
     *,
     look_up_repeats: bool,
 ) -> Resolution:
-    async with write_transaction(engine):
-        connection = engine.current_transaction.get().connection
+    async with engine.transaction() as transaction:
+        connection = transaction.connection
         return await write_postgres(
             connection, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
         )
