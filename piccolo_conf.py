@@ -2,8 +2,8 @@
 
 from piccolo.conf.apps import AppRegistry
 
-from models.database import DatabaseSettings, create_engine
+from api.settings import Settings
 
-DB = create_engine(DatabaseSettings.from_env())
+DB = Settings.from_env().create_engine()
 
-APP_REGISTRY = AppRegistry(apps=["models.piccolo_app"])
+APP_REGISTRY = AppRegistry(apps=["models.store.piccolo_app"])

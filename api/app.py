@@ -17,53 +17,55 @@ from strawberry.litestar import make_graphql_controller
 from api.health import healthz, readyz
 from api.limits import header_size_limit
 from api.settings import Settings
-from models.database import close_store, open_store
-from models.tables import Conversion
+from models.errors import FieldError, error_body
+from models.store.engine import close_store, current_engine, open_store
+from pixel.convert import create_pixel_router
 from pixel.enrichment import load_country_data
-from pixel.routes import add_pixel_headers, create_pixel_router
+from pixel.responses import add_public_headers
 from pixel.script import pixel_script
-from pixel.tracking import create_tracking_router
-from schema.context import make_context_getter
+from pixel.track import create_tracking_router
+from schema.context import GraphQLLimits, make_context_getter
+from schema.errors import GraphQLHTTPError, graphql_error_body
 from schema.root import schema
 
 logger = logging.getLogger(__name__)
 
 
+def _error(status_code: int, code: str, message: str, headers: dict[str, str] | None) -> Response:
+    return Response(
+        error_body([FieldError(None, code, message)]),
+        status_code=status_code,
+        headers=headers,
+        media_type=MediaType.JSON,
+    )
+
+
 def _http_error(_: Request, error: HTTPException) -> Response:
-    return Response(
-        {"errors": [{"field": None, "code": "http_error", "message": error.detail}]},
-        status_code=error.status_code,
-        headers=error.headers,
-        media_type=MediaType.JSON,
-    )
-
-
-def _unauthorized(_: Request, error: HTTPException) -> Response:
-    return Response(
-        {"errors": [{"field": None, "code": "unauthorized", "message": error.detail}]},
-        status_code=error.status_code,
-        headers=error.headers,
-        media_type=MediaType.JSON,
-    )
+    if isinstance(error, GraphQLHTTPError):
+        # GraphQL clients read every error, HTTP ones included, as GraphQL errors.
+        body = graphql_error_body(error.detail, error.code)
+        return Response(body, status_code=error.status_code, headers=error.headers)
+    code = "unauthorized" if error.status_code == HTTP_401_UNAUTHORIZED else "http_error"
+    return _error(error.status_code, code, error.detail, error.headers)
 
 
 def _internal_error(request: Request, error: Exception) -> Response:
     # The traceback goes to the log, never to the client.
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return Response(
-        {"errors": [{"field": None, "code": "internal_error", "message": "internal server error"}]},
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-        media_type=MediaType.JSON,
-    )
+    return _error(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal server error", None)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    engine = Conversion._meta.db
+    engine = current_engine()
 
     @asynccontextmanager
     async def store_lifespan(_: Litestar) -> AsyncIterator[None]:
-        await open_store(engine, settings.database)
+        await open_store(
+            engine,
+            pool_min_size=settings.database_pool_min_size,
+            pool_max_size=settings.database_pool_max_size,
+        )
         try:
             yield
         finally:
@@ -73,11 +75,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         schema,
         path="/graphql",
         context_getter=make_context_getter(
-            settings.graphql,
-            dev=settings.dev,
-            retry_after_seconds=settings.pixel.retry_after_seconds,
+            GraphQLLimits(
+                max_depth=settings.graphql_max_depth,
+                max_aliases=settings.graphql_max_aliases,
+                max_tokens=settings.graphql_max_tokens,
+                max_page_size=settings.graphql_max_page_size,
+            ),
+            dev=settings.conversions_dev,
+            retry_after_seconds=settings.retry_after_seconds,
         ),
-        graphql_ide="graphiql" if settings.dev else None,
+        graphql_ide="graphiql" if settings.conversions_dev else None,
         # Queries over GET are harmless (Strawberry refuses mutations over GET) and cacheable.
         allow_queries_via_get=True,
         # No subscriptions: no websocket protocol to keep open.
@@ -86,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     def load_enrichment_data() -> None:
         # Once, before the first request, rather than on the first browser fire.
-        load_country_data(settings.country_data_file)
+        load_country_data(settings.geoip_data_file)
         # What start-up built lives as long as the process: exempt from the garbage
         # collector, whose full passes over it would otherwise stall requests ~20 ms.
         gc.freeze()
@@ -95,17 +102,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             healthz,
             readyz,
-            create_pixel_router(settings.pixel),
-            create_tracking_router(settings.tracking),
+            create_pixel_router(
+                trusted_proxies=settings.proxies,
+                retry_after_seconds=settings.retry_after_seconds,
+                rate_limit_per_minute=settings.pixel_rate_limit_per_minute,
+            ),
+            create_tracking_router(
+                trusted_proxies=settings.proxies,
+                click_id_parameter=settings.click_id_parameter,
+                retry_after_seconds=settings.retry_after_seconds,
+            ),
             pixel_script,
             graphql_controller,
         ],
         on_startup=[load_enrichment_data],
         lifespan=[store_lifespan],
-        before_send=[add_pixel_headers],
+        before_send=[add_public_headers],
         exception_handlers={
             HTTPException: _http_error,
-            HTTP_401_UNAUTHORIZED: _unauthorized,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
         openapi_config=OpenAPIConfig(title="Conversion API", version="0.1.0"),
@@ -116,5 +130,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
             log_exceptions="never",
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
         ),
-        debug=settings.dev,
+        debug=settings.conversions_dev,
     )

@@ -9,7 +9,8 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from models.api_keys import Scope, create_api_key, list_api_keys, revoke_api_key
+from models.keys import Scope, create_api_key, list_api_keys, revoke_api_key
+from models.store.piccolo_app import APP_NAME
 
 
 def _serve(arguments: argparse.Namespace) -> int:
@@ -40,7 +41,7 @@ def _serve(arguments: argparse.Namespace) -> int:
 def _migrate(_: argparse.Namespace) -> int:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    result = asyncio.run(run_forwards(app_name="models"))
+    result = asyncio.run(run_forwards(app_name=APP_NAME))
     if not result.success:
         print(result.message, file=sys.stderr)
         return 1

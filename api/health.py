@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get
 
-from models.database import StoreUnavailableError, check_store
-from models.tables import Conversion
+from models.store.engine import StoreUnavailableError, check_store, current_engine
 
 
 @get("/healthz", summary="The process is up", tags=["health"], sync_to_thread=False)
@@ -16,7 +15,7 @@ def healthz() -> dict[str, str]:
 @get("/readyz", summary="The store answers", tags=["health"])
 async def readyz() -> Response[dict[str, str]]:
     try:
-        await check_store(Conversion._meta.db)
+        await check_store(current_engine())
     except StoreUnavailableError:
         return Response({"status": "store unavailable"}, status_code=503)
     return Response({"status": "ready"})

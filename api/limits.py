@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-HEADERS_TOO_LARGE = msgspec.json.encode(
-    {
-        "errors": [
-            {
-                "field": None,
-                "code": "headers_too_large",
-                "message": "the request headers are too large",
-            }
-        ]
-    }
+from models.errors import FieldError, error_body
+
+HEADERS_TOO_LARGE = error_body(
+    [FieldError(None, "headers_too_large", "the request headers are too large")]
 )
 
 

@@ -1,81 +1,109 @@
-"""Typed settings read from the environment, once, when the app is built."""
+"""Every setting, typed, read from the environment once: each variable is its field's
+name in upper case (`database_url` is `DATABASE_URL`). The README's table lists them.
+
+The other layers take what they need as arguments (api/app.py wires them), so this
+module is the one place a setting is named, defaulted and parsed.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-from models.database import DatabaseSettings
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.store.engine import Store, create_engine
+from models.tracking.visits import QUERY_PARAMETER_NAME
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import DEFAULT_COUNTRY_DATA_FILE
-from pixel.routes import PixelConfig
-from pixel.tracking import TrackingConfig
-from schema.limits import GraphQLLimits
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _trusted_proxies(value: str) -> TrustedProxies:
-    return TrustedProxies(
-        tuple(
+def _networks(value: Any) -> Any:
+    """`10.0.0.0/8,::1` -> networks; a bare address is a network of one."""
+    if isinstance(value, str):
+        return tuple(
             ipaddress.ip_network(entry.strip(), strict=False)
             for entry in value.split(",")
             if entry.strip()
         )
-    )
+    return value
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    pixel: PixelConfig = field(default_factory=PixelConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+Networks = Annotated[tuple[IPNetwork, ...], NoDecode, BeforeValidator(_networks)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    # The store.
+    database_url: str = "sqlite:///conversions.sqlite"
+    # 0: the app starts (and answers 503) while the database is still down.
+    database_pool_min_size: int = Field(default=0, ge=0)
+    database_pool_max_size: int = Field(default=10, gt=0)
+    # A database that stalls must turn into 503s quickly, not into a pile of waiting
+    # requests: connecting, each statement and a whole write each have a deadline.
+    database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    database_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The budget of one write on PostgreSQL, waiting for a pooled connection included.
+    store_timeout_seconds: float = Field(default=1.5, gt=0)
+    # SQLite writers wait for the database's lock up to this.
+    sqlite_busy_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # The HTTP faces.
+    trusted_proxies: Networks = ()
+    retry_after_seconds: int = Field(default=5, gt=0)
+    # Fires per client address per minute and worker process; 0 turns the limit off.
+    pixel_rate_limit_per_minute: int = Field(default=0, ge=0)
+    # Used when a landing URL has no `{click_id}` placeholder.
+    click_id_parameter: str = "click_id"
     # A geoip2fast data file: a name inside the package or a path to a newer download.
-    country_data_file: str = DEFAULT_COUNTRY_DATA_FILE
-    graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
-    # Bounds on what a client may send: a GraphQL document or form larger than the
-    # body limit is refused with 413 before it is parsed.
-    max_request_body_bytes: int = 64 * 1024
-    max_request_header_bytes: int = 16 * 1024
+    geoip_data_file: str = DEFAULT_COUNTRY_DATA_FILE
+    # A GraphQL document or form larger than this is refused with 413 before parsing.
+    max_request_body_bytes: int = Field(default=64 * 1024, gt=0)
+    max_request_header_bytes: int = Field(default=16 * 1024, gt=0)
+
+    # GraphQL: what one request may ask for.
+    graphql_max_depth: int = Field(default=10, gt=0)
+    graphql_max_aliases: int = Field(default=30, gt=0)
+    graphql_max_tokens: int = Field(default=2000, gt=0)
+    graphql_max_page_size: int = Field(default=500, gt=0)
+
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
-    # never in production.
-    dev: bool = False
+    # never in production. `conversions serve --dev` sets it.
+    conversions_dev: bool = False
     log_level: str = "INFO"
+
+    @field_validator("click_id_parameter")
+    @classmethod
+    def _query_parameter_name(cls, value: str) -> str:
+        # It is appended to landing URLs unencoded.
+        if not QUERY_PARAMETER_NAME.fullmatch(value):
+            raise ValueError("use 1 to 64 letters, digits, '_', '-', '.' or '~'")
+        return value
+
+    @property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies(self.trusted_proxies)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
-        trusted_proxies = _trusted_proxies(env.get("TRUSTED_PROXIES", ""))
-        retry_after_seconds = int(env.get("RETRY_AFTER_SECONDS", PixelConfig.retry_after_seconds))
-        return cls(
-            database=DatabaseSettings.from_env(env),
-            pixel=PixelConfig(
-                trusted_proxies=trusted_proxies,
-                retry_after_seconds=retry_after_seconds,
-                rate_limit_per_minute=int(env.get("PIXEL_RATE_LIMIT_PER_MINUTE", "0")),
-            ),
-            tracking=TrackingConfig(
-                trusted_proxies=trusted_proxies,
-                click_id_parameter=env.get("CLICK_ID_PARAMETER", TrackingConfig.click_id_parameter),
-                retry_after_seconds=retry_after_seconds,
-            ),
-            country_data_file=env.get("GEOIP_DATA_FILE", cls.country_data_file),
-            graphql=GraphQLLimits(
-                max_depth=int(env.get("GRAPHQL_MAX_DEPTH", GraphQLLimits.max_depth)),
-                max_aliases=int(env.get("GRAPHQL_MAX_ALIASES", GraphQLLimits.max_aliases)),
-                max_tokens=int(env.get("GRAPHQL_MAX_TOKENS", GraphQLLimits.max_tokens)),
-                max_page_size=int(env.get("GRAPHQL_MAX_PAGE_SIZE", GraphQLLimits.max_page_size)),
-            ),
-            max_request_body_bytes=int(
-                env.get("MAX_REQUEST_BODY_BYTES", cls.max_request_body_bytes)
-            ),
-            max_request_header_bytes=int(
-                env.get("MAX_REQUEST_HEADER_BYTES", cls.max_request_header_bytes)
-            ),
-            dev=_bool(env.get("CONVERSIONS_DEV", "false")),
-            log_level=env.get("LOG_LEVEL", cls.log_level).upper(),
+        """The process environment's settings, or those of `environ` alone (tests)."""
+        if environ is None:
+            return cls()
+        fields = cls.model_fields
+        return cls.model_validate(
+            {name.lower(): value for name, value in environ.items() if name.lower() in fields}
+        )
+
+    def create_engine(self) -> Store:
+        return create_engine(
+            self.database_url,
+            connect_timeout_seconds=self.database_connect_timeout_seconds,
+            statement_timeout_seconds=self.database_statement_timeout_seconds,
+            store_timeout_seconds=self.store_timeout_seconds,
+            sqlite_busy_timeout_seconds=self.sqlite_busy_timeout_seconds,
         )

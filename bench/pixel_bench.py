@@ -94,7 +94,7 @@ def create_clicks(database_url: str, clicks_file: Path) -> None:
     script = (
         "import asyncio\n"
         "from datetime import UTC, datetime, timedelta\n"
-        "from models.clicks import NewClick, create_click\n"
+        "from models.clicks.service import NewClick, create_click\n"
         "async def main():\n"
         "    created = datetime.now(UTC) - timedelta(hours=1)\n"
         f"    for _ in range({CLICKS}):\n"

@@ -114,11 +114,11 @@ async def load(conversions: int) -> tuple[list[uuid.UUID], list[str], list[str]]
 
 
 async def explain(conversion_filter) -> str:
-    from models.queries import conversions_page_query
+    from models.conversions.queries import READS
 
     connection = await asyncpg.connect(DATABASE_URL)
     try:
-        sql = str(conversions_page_query(conversion_filter, 50, None))
+        sql = str(READS.page_query(conversion_filter.conditions(), 50, None))
         plan = await connection.fetch(f"EXPLAIN {sql}")
     finally:
         await connection.close()
@@ -147,7 +147,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=300)
     arguments = parser.parse_args()
 
-    from models.queries import ConversionFilter
+    from models.conversions.queries import ConversionFilter
 
     click_ids, players, transaction_ids = asyncio.run(load(arguments.conversions))
     key = run_conversions(

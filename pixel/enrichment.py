@@ -20,8 +20,8 @@ import ua_parser
 from geoip2fast import GeoIP2Fast
 from litestar import Request
 
-from models.conversion_service import RequestMetadata
-from models.tables import MAX_FAMILY_LENGTH
+from models.metadata import RequestMetadata
+from models.store.tables import MAX_FAMILY_LENGTH
 from pixel.client_ip import TrustedProxies
 
 # Browsers send headers of any size; what we keep of them is bounded.

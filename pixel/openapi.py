@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from litestar.openapi.spec import Operation, Parameter, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
-from models.tables import MAX_ID_LENGTH
+from models.store.tables import MAX_ID_LENGTH
 
 
 def _query(name: str, description: str, schema: Schema, *, required: bool = False) -> Parameter:

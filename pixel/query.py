@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from models.conversion_input import FieldError
+from models.errors import FieldError
 
 MAX_QUERY_BYTES = 4096
 # The parameters that matter; anything else (cache busters, method=postback, ...) is ignored.

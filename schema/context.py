@@ -8,17 +8,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from strawberry.litestar import BaseContext
 
-from models.api_keys import Scope, find_active_key
-from models.database import is_store_unavailable
-from schema.limits import GraphQLLimits
+from models.keys import Scope, find_active_key
+from models.store.engine import is_store_unavailable
+from schema.errors import STORE_UNAVAILABLE, UNAUTHENTICATED, GraphQLHTTPError
 from schema.loaders import Loaders, create_loaders
 
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="graphql"'}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphQLLimits:
+    """What one GraphQL request may ask for (the settings GRAPHQL_MAX_*)."""
+
+    max_depth: int
+    max_aliases: int
+    max_tokens: int
+    max_page_size: int
+    # Not configurable: clients code against "first defaults to 50".
+    default_page_size: int = 50
+
+
+def _unauthenticated(message: str) -> GraphQLHTTPError:
+    return GraphQLHTTPError(
+        message, status_code=401, code=UNAUTHENTICATED, headers=BEARER_CHALLENGE
+    )
 
 
 class GraphQLContext(BaseContext, kw_only=True):
@@ -32,9 +50,7 @@ class GraphQLContext(BaseContext, kw_only=True):
 def _bearer_secret(connection: ASGIConnection) -> str:
     scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        raise NotAuthorizedException(
-            "an API key is required: send Authorization: Bearer <key>", headers=BEARER_CHALLENGE
-        )
+        raise _unauthenticated("an API key is required: send Authorization: Bearer <key>")
     return secret.strip()
 
 
@@ -44,13 +60,15 @@ async def authenticate(connection: ASGIConnection, retry_after_seconds: int) -> 
         key = await find_active_key(secret)
     except Exception as error:
         if is_store_unavailable(error):
-            raise ServiceUnavailableException(
+            raise GraphQLHTTPError(
                 "the store cannot check the API key now; retry later",
+                status_code=503,
+                code=STORE_UNAVAILABLE,
                 headers={"Retry-After": str(retry_after_seconds)},
             ) from error
         raise
     if key is None:
-        raise NotAuthorizedException("invalid or revoked API key", headers=BEARER_CHALLENGE)
+        raise _unauthenticated("invalid or revoked API key")
     return Scope(key.scope)
 
 

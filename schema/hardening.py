@@ -19,9 +19,15 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema import Schema
 from strawberry.types import ExecutionContext
 
-from models.database import is_store_unavailable
+from models.store.engine import is_store_unavailable
 from schema.context import GraphQLContext
-from schema.errors import INTERNAL_SERVER_ERROR, store_unavailable
+from schema.errors import (
+    BAD_USER_INPUT,
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    INTERNAL_SERVER_ERROR,
+    store_unavailable,
+)
 
 logger = logging.getLogger(__name__)
 MASKED_MESSAGE = "Unexpected error."
@@ -68,7 +74,16 @@ class RequestPolicy(SchemaExtension):
     @staticmethod
     def _public(error: GraphQLError, context: GraphQLContext) -> GraphQLError:
         if not is_unexpected(error):
-            return error
+            if error.extensions and "code" in error.extensions:
+                return error
+            # graphql-core's own errors carry no code: a document that does not parse,
+            # does not validate, or whose variables do not fit their types.
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={**(error.extensions or {}), "code": _code_of(error)},
+            )
         if is_store_unavailable(error.original_error):
             replacement = store_unavailable()
         elif context.dev:
@@ -84,6 +99,14 @@ class RequestPolicy(SchemaExtension):
             path=error.path,
             extensions=replacement.extensions,
         )
+
+
+def _code_of(error: GraphQLError) -> str:
+    if error.message.startswith("Syntax Error"):
+        return GRAPHQL_PARSE_FAILED
+    if error.original_error is not None or error.message.startswith("Variable "):
+        return BAD_USER_INPUT
+    return GRAPHQL_VALIDATION_FAILED
 
 
 class ConversionSchema(Schema):

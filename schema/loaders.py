@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from models import queries, tracking
-from models.outcomes import ConversionRecord
-from models.queries import ClickRecord, Cursor, Page
-from models.tracking import OfferRecord, TrackingLinkRecord
+from models.clicks.queries import clicks_by_ids
+from models.clicks.records import ClickRecord
+from models.conversions.queries import (
+    conversion_pages_of_clicks,
+    conversions_by_ids,
+    count_conversions_of_clicks,
+)
+from models.conversions.records import ConversionRecord
+from models.paging import Cursor, Page
+from models.tracking.links import TrackingLinkRecord, tracking_links_by_ids
+from models.tracking.offers import OfferRecord, offers_by_ids
+
+RecordT = TypeVar("RecordT")
 
 
 @dataclass(frozen=True)
@@ -27,18 +37,20 @@ class ClickConversionsKey:
     after: Cursor | None
 
 
-async def _load_clicks(ids: list[uuid.UUID]) -> list[ClickRecord | None]:
-    found = await queries.clicks_by_ids(ids)
-    return [found.get(click_id) for click_id in ids]
+def _in_order(
+    fetch: Callable[[list[uuid.UUID]], Awaitable[dict[uuid.UUID, RecordT]]],
+) -> Callable[[list[uuid.UUID]], Awaitable[list[RecordT | None]]]:
+    """A DataLoader's batch function from a look-up by ids: one answer per key, in order."""
 
+    async def load(ids: list[uuid.UUID]) -> list[RecordT | None]:
+        found = await fetch(ids)
+        return [found.get(id_) for id_ in ids]
 
-async def _load_conversions(ids: list[uuid.UUID]) -> list[ConversionRecord | None]:
-    found = await queries.conversions_by_ids(ids)
-    return [found.get(conversion_id) for conversion_id in ids]
+    return load
 
 
 async def _load_conversion_counts(click_ids: list[uuid.UUID]) -> list[int]:
-    counts = await queries.count_conversions_of_clicks(click_ids)
+    counts = await count_conversions_of_clicks(click_ids)
     return [counts[click_id] for click_id in click_ids]
 
 
@@ -51,20 +63,10 @@ async def _load_conversion_pages(
         clicks_by_page[key.first, key.after].append(key.click_id)
     pages: dict[ClickConversionsKey, Page[ConversionRecord]] = {}
     for (first, after), click_ids in clicks_by_page.items():
-        by_click = await queries.conversion_pages_of_clicks(click_ids, first, after)
+        by_click = await conversion_pages_of_clicks(click_ids, first, after)
         for click_id in click_ids:
             pages[ClickConversionsKey(click_id, first, after)] = by_click[click_id]
     return [pages[key] for key in keys]
-
-
-async def _load_offers(ids: list[uuid.UUID]) -> list[OfferRecord | None]:
-    found = await tracking.offers_by_ids(ids)
-    return [found.get(offer_id) for offer_id in ids]
-
-
-async def _load_tracking_links(ids: list[uuid.UUID]) -> list[TrackingLinkRecord | None]:
-    found = await tracking.tracking_links_by_ids(ids)
-    return [found.get(link_id) for link_id in ids]
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,10 @@ class Loaders:
 
 def create_loaders() -> Loaders:
     return Loaders(
-        click_by_id=DataLoader(load_fn=_load_clicks),
-        conversion_by_id=DataLoader(load_fn=_load_conversions),
+        click_by_id=DataLoader(load_fn=_in_order(clicks_by_ids)),
+        conversion_by_id=DataLoader(load_fn=_in_order(conversions_by_ids)),
         conversion_count_of_click=DataLoader(load_fn=_load_conversion_counts),
         conversion_page_of_click=DataLoader(load_fn=_load_conversion_pages),
-        offer_by_id=DataLoader(load_fn=_load_offers),
-        tracking_link_by_id=DataLoader(load_fn=_load_tracking_links),
+        offer_by_id=DataLoader(load_fn=_in_order(offers_by_ids)),
+        tracking_link_by_id=DataLoader(load_fn=_in_order(tracking_links_by_ids)),
     )

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from strawberry import Info
 from strawberry.permission import BasePermission
 
-from models.api_keys import Scope
+from models.keys import Scope
 from schema.errors import FORBIDDEN
 
 

@@ -14,8 +14,9 @@ from piccolo.table import sort_table_classes
 
 from api.app import create_app
 from api.settings import Settings
-from models.database import DatabaseSettings, close_store, open_store
-from models.tables import TABLES, Conversion
+from models.store.engine import close_store, open_store
+from models.store.piccolo_app import APP_NAME
+from models.store.tables import TABLES, Conversion
 
 ENGINE: Engine = Conversion._meta.db
 
@@ -25,9 +26,14 @@ async def store(postgres_unavailable: str | None) -> AsyncIterator[Engine]:
     """A fresh database with every migration applied, opened as the app opens it."""
     if postgres_unavailable:
         pytest.skip(postgres_unavailable)
-    result = await run_forwards(app_name="models")
+    result = await run_forwards(app_name=APP_NAME)
     assert result.success, result.message
-    await open_store(ENGINE, DatabaseSettings.from_env())
+    settings = Settings.from_env()
+    await open_store(
+        ENGINE,
+        pool_min_size=settings.database_pool_min_size,
+        pool_max_size=settings.database_pool_max_size,
+    )
     yield ENGINE
     await close_store(ENGINE)
 

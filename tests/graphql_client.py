@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 
-from models.api_keys import Scope, create_api_key
-from models.clicks import NewClick, create_click
-from models.conversion_input import RawConversion
-from models.conversion_service import record_conversion
-from models.outcomes import Recorded
-from models.tables import Source
+from models.clicks.service import NewClick, create_click
+from models.conversions.input import RawConversion
+from models.conversions.outcomes import Recorded
+from models.conversions.service import record_conversion
+from models.keys import Scope, create_api_key
+from models.store.tables import Source
 
 
 async def issue_key(scope: Scope = Scope.ADMIN) -> str:

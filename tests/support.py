@@ -13,9 +13,10 @@ from typing import Any
 from piccolo.engine.base import Engine
 from piccolo.table import Table
 
-from models.clicks import NewClick, create_click
-from models.database import DatabaseSettings, create_engine, is_postgres
-from models.tables import TABLES, Click, Conversion
+from api.settings import Settings
+from models.clicks.service import NewClick, create_click
+from models.store.engine import is_postgres
+from models.store.tables import TABLES, Click, Conversion
 
 
 async def new_click(*, age: timedelta = timedelta(hours=1), **fields: Any) -> uuid.UUID:
@@ -58,5 +59,6 @@ def unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
             # Piccolo asks the server for its version on construction and warns when it cannot.
             warnings.simplefilter("ignore")
             # Nothing listens on port 1: every connection is refused.
-            return create_engine(DatabaseSettings(url="postgresql://postgres@127.0.0.1:1/nowhere"))
-    return create_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"))
+            return Settings(database_url="postgresql://postgres@127.0.0.1:1/nowhere").create_engine()
+    url = f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"
+    return Settings(database_url=url).create_engine()

@@ -29,8 +29,9 @@ import pytest
 from piccolo.engine.base import Engine
 from playwright.async_api import Page, async_playwright
 
-from models.tables import Conversion
-from models.tracking import create_offer, create_tracking_link
+from models.store.tables import Conversion
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer
 from tests.conftest import IN_CI
 from tests.graphql_client import GraphQL, issue_key
 

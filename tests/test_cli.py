@@ -17,7 +17,7 @@ import httpx
 import pytest
 from piccolo.engine.base import Engine
 
-from models.tables import ApiKey
+from models.store.tables import ApiKey
 from tests.support import new_click, stored_conversions
 
 CONVERSIONS = str(Path(sys.executable).with_name("conversions"))

@@ -7,13 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.conversion_input import (
-    InvalidConversionError,
-    RawConversion,
-    format_amount,
-    parse_conversion,
-)
-from models.tables import ConversionType, Currency
+from models.conversions.input import RawConversion, format_amount, parse_conversion
+from models.errors import InvalidInputError
+from models.store.tables import ConversionType, Currency
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CLICK_ID = str(uuid.uuid4())
@@ -24,7 +20,7 @@ def parse(**values: str):
 
 
 def errors_of(**values: str) -> dict[str | None, str]:
-    with pytest.raises(InvalidConversionError) as raised:
+    with pytest.raises(InvalidInputError) as raised:
         parse(**values)
     return {error.field: error.code for error in raised.value.errors}
 
@@ -42,7 +38,7 @@ def test_type_is_required_and_one_of_three(values: dict[str, str], code: str) ->
 
 
 def test_a_malformed_click_id_is_a_field_error() -> None:
-    with pytest.raises(InvalidConversionError) as raised:
+    with pytest.raises(InvalidInputError) as raised:
         parse_conversion(RawConversion(click_id="not-a-uuid", type="install"), received_at=NOW)
     assert [(e.field, e.code) for e in raised.value.errors] == [("click_id", "invalid_uuid")]
 

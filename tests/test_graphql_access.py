@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models.api_keys import Scope, create_api_key, hash_key, revoke_api_key
-from models.tables import ApiKey
+from models.keys import Scope, create_api_key, hash_key, revoke_api_key
+from models.store.tables import ApiKey
 from tests.graphql_client import GraphQL, bearer, issue_key, seed_click
 
 READ_QUERY = "{ clicks(first: 1) { totalCount } }"
@@ -28,7 +28,9 @@ def _assert_unauthorized(response: httpx.Response) -> None:
     assert response.headers["content-type"].startswith("application/json")
     assert response.headers["www-authenticate"].startswith("Bearer")
     [error] = response.json()["errors"]
-    assert error["code"] == "unauthorized"
+    # In GraphQL's own shape, so clients read it like any other error.
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error["message"]
 
 
 async def test_a_request_without_a_key_is_401(client: httpx.AsyncClient) -> None:

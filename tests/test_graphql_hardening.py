@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import uuid
@@ -16,9 +15,8 @@ from piccolo.engine.base import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from models.api_keys import Scope
-from models.tables import ApiKey, Click, Conversion
-from schema.limits import GraphQLLimits
+from models.keys import Scope
+from models.store.tables import ApiKey, Click, Conversion
 from tests.graphql_client import GraphQL, bearer, issue_key, seed_click
 from tests.support import tables_bound_to, unreachable_engine
 
@@ -39,7 +37,7 @@ async def _client_for(settings: Settings) -> AsyncIterator[GraphQL]:
 
 @pytest.fixture
 async def dev_graphql(db: Engine, settings: Settings) -> AsyncIterator[GraphQL]:
-    async for graphql in _client_for(dataclasses.replace(settings, dev=True)):
+    async for graphql in _client_for(settings.model_copy(update={"conversions_dev": True})):
         yield graphql
 
 
@@ -115,8 +113,8 @@ async def test_the_token_limit(graphql: GraphQL) -> None:
 
 
 async def test_limits_are_configurable(db: Engine, settings: Settings) -> None:
-    tight = dataclasses.replace(
-        settings, graphql=GraphQLLimits(max_depth=3, max_aliases=1, max_tokens=20)
+    tight = settings.model_copy(
+        update={"graphql_max_depth": 3, "graphql_max_aliases": 1, "graphql_max_tokens": 20}
     )
     async for graphql in _client_for(tight):
         assert "depth of 3" in (await graphql.errors(_nested(4)))[0]["message"]
@@ -136,12 +134,10 @@ def test_limits_come_from_the_environment() -> None:
             "GRAPHQL_MAX_PAGE_SIZE": "100",
         }
     )
-    assert settings.graphql == GraphQLLimits(
-        max_depth=7, max_aliases=8, max_tokens=900, max_page_size=100
-    )
-    assert Settings.from_env({}).graphql == GraphQLLimits(
-        max_depth=10, max_aliases=30, max_tokens=2000, max_page_size=500
-    )
+    limits = ("graphql_max_depth", "graphql_max_aliases", "graphql_max_tokens")
+    limits += ("graphql_max_page_size",)
+    assert [getattr(settings, name) for name in limits] == [7, 8, 900, 100]
+    assert [getattr(Settings.from_env({}), name) for name in limits] == [10, 30, 2000, 500]
 
 
 async def test_mutations_are_refused_over_get(graphql: GraphQL) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from models.api_keys import Scope
-from models.tables import Click, Conversion, Stage
-from models.tracking import create_offer, create_tracking_link
+from models.keys import Scope
+from models.store.tables import Click, Conversion, Stage
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as, seed_click
 
 RECORD = """
@@ -87,7 +88,7 @@ async def test_an_offset_time_is_checked_and_stored_as_utc(graphql: GraphQL) -> 
         {
             "field": "occurredAt",
             "code": "in_future",
-            "message": "time is more than 5 minutes in the future",
+            "message": "occurredAt is more than 5 minutes in the future",
         }
     ]
     local = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(timezone(timedelta(hours=2)))

@@ -14,15 +14,13 @@ import pytest
 from piccolo.engine.base import Engine
 from piccolo.query import Select
 
-from models.api_keys import Scope
-from models.queries import (
-    ClickFilter,
-    ConversionFilter,
-    Cursor,
-    clicks_page_query,
-    conversions_page_query,
-)
-from models.tables import ConversionType, Currency, Stage
+from models.clicks import queries as clicks
+from models.clicks.queries import ClickFilter
+from models.conversions import queries as conversions
+from models.conversions.queries import ConversionFilter
+from models.keys import Scope
+from models.paging import Cursor
+from models.store.tables import ConversionType, Currency, Stage
 from tests.graphql_client import GraphQL, graphql_as, seed_click, seed_conversion
 
 CONVERSIONS_WITH_CLICKS = """
@@ -154,7 +152,8 @@ def postgres(db: Engine) -> Engine:
 async def test_conversion_filters_are_index_range_scans(
     postgres: Engine, conversion_filter: ConversionFilter, index: str, after: Cursor | None
 ) -> None:
-    plan = await _plan(postgres, conversions_page_query(conversion_filter, 50, after))
+    query = conversions.READS.page_query(conversion_filter.conditions(), 50, after)
+    plan = await _plan(postgres, query)
     _assert_index_range_scan(plan, index)
 
 
@@ -163,7 +162,7 @@ async def test_conversion_filters_are_index_range_scans(
 async def test_click_filters_are_index_range_scans(
     postgres: Engine, click_filter: ClickFilter, index: str, after: Cursor | None
 ) -> None:
-    plan = await _plan(postgres, clicks_page_query(click_filter, 50, after))
+    plan = await _plan(postgres, clicks.READS.page_query(click_filter.conditions(), 50, after))
     _assert_index_range_scan(plan, index)
 
 

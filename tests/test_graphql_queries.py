@@ -11,9 +11,9 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from models.api_keys import Scope
-from models.tracking import create_offer, create_tracking_link
-from schema.limits import GraphQLLimits
+from models.keys import Scope
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as, ids_of, issue_key, seed_click, seed_conversion
 
 IPHONE_SAFARI = (
@@ -234,7 +234,7 @@ async def test_first_outside_the_cap_is_refused(graphql: GraphQL, first: int) ->
 
 
 async def test_the_page_cap_is_configurable(db: object) -> None:
-    settings = Settings(graphql=GraphQLLimits(max_page_size=3))
+    settings = Settings.from_env({"GRAPHQL_MAX_PAGE_SIZE": "3"})
     transport = httpx.ASGITransport(app=create_app(settings))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         graphql = GraphQL(client, await issue_key(Scope.READ))

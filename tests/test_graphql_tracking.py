@@ -10,9 +10,10 @@ from piccolo.engine.base import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from models.api_keys import Scope
-from models.tables import Offer, TrackingLink
-from models.tracking import create_offer, create_tracking_link
+from models.keys import Scope
+from models.store.tables import Offer, TrackingLink
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as, ids_of
 from tests.support import new_click
 from tests.test_graphql_performance import counted_statements

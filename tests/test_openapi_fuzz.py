@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from piccolo.engine.base import Engine
 from schemathesis import Case, GenerationMode
 
-from models.tables import Click, Conversion
-from models.tracking import create_offer, create_tracking_link
+from models.store.tables import Click, Conversion
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer
 from tests.served_app import ServedApp, served_app
 from tests.support import new_click
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from models.tables import Stage
+from models.store.tables import Stage
 from tests.support import count_conversions, new_click, stored_click, stored_conversions
 
 

@@ -16,16 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.conversion_input import (
+from models.conversions.input import (
     MAX_AMOUNT_MINOR,
     ConversionInput,
-    FieldError,
-    InvalidConversionError,
     RawConversion,
     parse_conversion,
     validation_errors,
 )
-from models.tables import MAX_ID_LENGTH, ConversionType, Currency
+from models.errors import FieldError, InvalidInputError
+from models.store.tables import MAX_ID_LENGTH, ConversionType, Currency
 from pixel.query import PIXEL_PARAMETERS, read_parameters
 
 RECEIVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -84,7 +83,7 @@ def read_and_parse(click_id: str, *parts: bytes) -> ConversionInput | list[Field
         return reading_errors + validation_errors(report, reading_errors)
     try:
         return parse_conversion(report, received_at=RECEIVED_AT)
-    except InvalidConversionError as invalid:
+    except InvalidInputError as invalid:
         return invalid.errors
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from models.tables import Stage
+from models.store.tables import Stage
 from tests.support import new_click, stored_click, stored_conversions
 
 RACERS = 50

@@ -8,7 +8,7 @@ from litestar import Litestar
 
 from api.app import create_app
 from api.settings import Settings
-from models.api_keys import Scope, create_api_key
+from models.keys import Scope, create_api_key
 from tests.support import count_conversions, new_click
 
 

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from piccolo.engine.base import Engine
 
-from models.database import is_postgres
-from models.tables import Conversion, ConversionType, Source
+from models.store.engine import is_postgres
+from models.store.tables import Conversion, ConversionType, Source
 from tests.support import new_click
 
 UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)

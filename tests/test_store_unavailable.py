@@ -12,13 +12,8 @@ import httpx
 import pytest
 from piccolo.engine.base import Engine
 
-from models.database import (
-    DatabaseSettings,
-    close_store,
-    create_engine,
-    is_postgres,
-    open_store,
-)
+from api.settings import Settings
+from models.store.engine import close_store, is_postgres, open_store
 from tests.support import (
     count_conversions,
     new_click,
@@ -52,9 +47,9 @@ async def test_a_locked_sqlite_database_answers_503_not_500(
     if is_postgres(db):
         pytest.skip("SQLite's database lock has no PostgreSQL counterpart")
     click_id = await new_click()
-    impatient = create_engine(
-        DatabaseSettings(url=f"sqlite:///{db.path}", sqlite_busy_timeout_seconds=0.1)
-    )
+    impatient = Settings(
+        database_url=f"sqlite:///{db.path}", sqlite_busy_timeout_seconds=0.1
+    ).create_engine()
     holder = sqlite3.connect(db.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -75,9 +70,9 @@ async def test_a_stalled_postgres_write_is_503_within_its_deadline_and_leaks_not
         pytest.skip("SQLite waits on its busy timeout instead; see the locked-database test")
     click_id = await new_click()
     url = os.environ["DATABASE_URL"]
-    settings = DatabaseSettings(url=url, pool_max_size=2, write_timeout_seconds=0.3)
-    impatient = create_engine(settings)
-    await open_store(impatient, settings)
+    settings = Settings(database_url=url, database_pool_max_size=2, store_timeout_seconds=0.3)
+    impatient = settings.create_engine()
+    await open_store(impatient, pool_min_size=0, pool_max_size=settings.database_pool_max_size)
     # Another session holds the click's row lock, so the pixel's transaction stalls on it.
     holder = await asyncpg.connect(url)
     lock = holder.transaction()
@@ -89,7 +84,7 @@ async def test_a_stalled_postgres_write_is_503_within_its_deadline_and_leaks_not
             # More stalled writes than the pool has connections: none may be leaked.
             statuses = [
                 (await client.get(f"/convert/{click_id}?type=install")).status_code
-                for _ in range(settings.pool_max_size + 2)
+                for _ in range(settings.database_pool_max_size + 2)
             ]
             elapsed = time.monotonic() - started
             await lock.rollback()
@@ -97,8 +92,8 @@ async def test_a_stalled_postgres_write_is_503_within_its_deadline_and_leaks_not
     finally:
         await holder.close()
         await close_store(impatient)
-    assert statuses == [503] * (settings.pool_max_size + 2)
+    assert statuses == [503] * (settings.database_pool_max_size + 2)
     # Far below the 5 s statement timeout: the write deadline, not the server, ended them.
-    assert elapsed < settings.statement_timeout_seconds
+    assert elapsed < settings.database_statement_timeout_seconds
     assert recovered.status_code == 202
     assert len(await stored_conversions(click_id)) == 1

@@ -13,13 +13,11 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from models.tables import Click
-from models.tracking import (
-    InvalidTrackingInputError,
-    create_offer,
-    create_tracking_link,
-    landing_url_with_click_id,
-)
+from models.errors import InvalidInputError
+from models.store.tables import Click
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer
+from models.tracking.visits import landing_url_with_click_id
 
 IPHONE_SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -124,7 +122,7 @@ async def test_the_click_id_parameter_name_is_configurable(db) -> None:
 
 
 def test_a_click_id_parameter_that_would_need_encoding_is_refused() -> None:
-    with pytest.raises(ValueError, match="click id parameter"):
+    with pytest.raises(ValueError, match="click_id_parameter"):
         Settings.from_env({"CLICK_ID_PARAMETER": "click id&x="})
 
 
@@ -313,13 +311,13 @@ async def test_a_visit_without_a_user_agent_has_no_families(client: httpx.AsyncC
     ],
 )
 async def test_an_offer_needs_an_absolute_http_landing_url(db, landing_url: str) -> None:
-    with pytest.raises(InvalidTrackingInputError) as raised:
+    with pytest.raises(InvalidInputError) as raised:
         await create_offer("Welcome bonus", landing_url)
     assert [error.field for error in raised.value.errors] == ["landing_url"]
 
 
 async def test_a_tracking_link_needs_an_existing_offer_and_a_partner(db) -> None:
-    with pytest.raises(InvalidTrackingInputError) as raised:
+    with pytest.raises(InvalidInputError) as raised:
         await create_tracking_link(uuid.uuid4(), " ")
     assert {error.field: error.code for error in raised.value.errors} == {
         "partner_reference": "required",

@@ -5,19 +5,15 @@ Thin like the pixel: read the request, call the tracking service, map its outcom
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from litestar import Request, Response, Router, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from models.clicks import SUB_ID_NAMES
-from models.conversion_input import FieldError
-from models.outcomes import StoreUnavailable
-from models.tracking import (
-    DEFAULT_CLICK_ID_PARAMETER,
-    QUERY_PARAMETER_NAME,
+from models.clicks.records import SUB_ID_NAMES, SubIds
+from models.errors import ErrorBody, FieldError, StoreUnavailable
+from models.tracking.visits import (
     VISIT_PARAMETERS,
     InvalidVisit,
     RawVisit,
@@ -29,27 +25,12 @@ from models.tracking import (
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.query import MAX_QUERY_BYTES, read_parameters
-from pixel.routes import ErrorBody, errors_response
+from pixel.responses import errors_response, query_too_long_response, store_unavailable_response
 
 TrackingIdParameter = Annotated[
     str,
     Parameter(description="The tracking link's UUID. Unknown or malformed: 404, and no click."),
 ]
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrackingConfig:
-    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
-    # Used when the landing URL has no `{click_id}` placeholder.
-    click_id_parameter: str = DEFAULT_CLICK_ID_PARAMETER
-    retry_after_seconds: int = 5
-
-    def __post_init__(self) -> None:
-        if not QUERY_PARAMETER_NAME.fullmatch(self.click_id_parameter):
-            raise ValueError(
-                f"click id parameter {self.click_id_parameter!r}: use 1 to 64 letters, "
-                "digits, '_', '-', '.' or '~'"
-            )
 
 
 def visit_response(outcome: VisitOutcome, retry_after_seconds: int) -> Response:
@@ -63,16 +44,9 @@ def visit_response(outcome: VisitOutcome, retry_after_seconds: int) -> Response:
         case InvalidVisit(errors):
             return errors_response(422, errors)
         case StoreUnavailable():
-            return errors_response(
-                503,
-                [
-                    FieldError(
-                        None, "store_unavailable", "the click cannot be stored now; retry later"
-                    )
-                ],
-                headers={"Retry-After": str(retry_after_seconds)},
+            return store_unavailable_response(
+                "the click cannot be stored now; retry later", retry_after_seconds
             )
-    raise AssertionError(f"unhandled outcome {outcome!r}")
 
 
 TRACKING_RESPONSES = {
@@ -84,7 +58,9 @@ TRACKING_RESPONSES = {
 }
 
 
-def create_tracking_router(config: TrackingConfig) -> Router:
+def create_tracking_router(
+    *, trusted_proxies: TrustedProxies, click_id_parameter: str, retry_after_seconds: int
+) -> Router:
     @get(
         "/{tracking_id:str}",
         status_code=302,
@@ -97,19 +73,18 @@ def create_tracking_router(config: TrackingConfig) -> Router:
     async def follow(request: Request, tracking_id: TrackingIdParameter) -> Response:
         query = request.scope["query_string"]
         if len(query) > MAX_QUERY_BYTES:
-            too_long = f"the query string exceeds {MAX_QUERY_BYTES} bytes"
-            return errors_response(414, [FieldError("query", "too_long", too_long)])
+            return query_too_long_response(MAX_QUERY_BYTES)
         values, reading_errors = read_parameters(query, names=VISIT_PARAMETERS)
         outcome = await follow_tracking_link(
             RawVisit(
                 tracking_id=tracking_id,
                 type=values.get("type"),
-                sub_ids={name: values[name] for name in SUB_ID_NAMES if name in values},
+                sub_ids=SubIds(**{name: values[name] for name in SUB_ID_NAMES if name in values}),
                 unreadable=reading_errors,
             ),
-            metadata=request_metadata(request, config.trusted_proxies),
-            click_id_parameter=config.click_id_parameter,
+            metadata=request_metadata(request, trusted_proxies),
+            click_id_parameter=click_id_parameter,
         )
-        return visit_response(outcome, config.retry_after_seconds)
+        return visit_response(outcome, retry_after_seconds)
 
     return Router(path="/track", route_handlers=[follow], tags=["tracking"])

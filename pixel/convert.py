@@ -6,42 +6,33 @@ a status code. Every rule about the parameters lives in the service's input type
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated
 
-import msgspec
 from litestar import Request, Response, Router, head, route
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
-from litestar.types import Message, Scope
 
-from models.conversion_input import FieldError, RawConversion, validation_errors
-from models.conversion_service import record_conversion
-from models.outcomes import (
+from models.conversions.input import RawConversion, validation_errors
+from models.conversions.outcomes import (
     ClickNotFound,
     Conflict,
     Duplicate,
     Invalid,
     Outcome,
     Recorded,
-    StoreUnavailable,
 )
-from models.tables import Source
+from models.conversions.service import record_conversion
+from models.errors import ErrorBody, FieldError, StoreUnavailable
+from models.store.tables import Source
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.openapi import PixelOperation
 from pixel.query import MAX_QUERY_BYTES, read_parameters
 from pixel.rate_limit import RateLimiter
+from pixel.responses import errors_response, query_too_long_response, store_unavailable_response
 
-PIXEL_PATH_PREFIX = "/convert/"
-TRACKING_PATH_PREFIX = "/track/"
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "text/plain")
-PIXEL_HEADERS = (
-    (b"cache-control", b"no-store"),
-    (b"access-control-allow-origin", b"*"),
-)
-TRACKING_HEADERS = ((b"cache-control", b"no-store"),)
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
@@ -57,29 +48,6 @@ ClickIdParameter = Annotated[
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class PixelConfig:
-    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
-    retry_after_seconds: int = 5
-    # Fires per client address per minute and worker process; 0 turns the limit off.
-    rate_limit_per_minute: int = 0
-
-
-class ErrorBody(msgspec.Struct):
-    errors: list[FieldError]
-
-
-def errors_response(
-    status_code: int, errors: list[FieldError], headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        content=msgspec.json.encode(ErrorBody(errors)),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
 def _accepted() -> Response[bytes]:
     return Response(content=b"", status_code=202)
 
@@ -92,50 +60,23 @@ def outcome_response(outcome: Outcome, retry_after_seconds: int) -> Response:
             return errors_response(422, errors)
         case ClickNotFound():
             return errors_response(
-                404, [FieldError("click_id", "not_found", "no click has this click_id")]
+                404, [FieldError("click_id", "not_found", "no click has this {click_id}")]
             )
         case Conflict(message=message):
             return errors_response(409, [FieldError("transaction_id", "conflict", message)])
         case StoreUnavailable():
-            return errors_response(
-                503,
-                [
-                    FieldError(
-                        None,
-                        "store_unavailable",
-                        "the store cannot take the write now; retry later",
-                    )
-                ],
-                headers={"Retry-After": str(retry_after_seconds)},
+            return store_unavailable_response(
+                "the store cannot take the write now; retry later", retry_after_seconds
             )
-    raise AssertionError(f"unhandled outcome {outcome!r}")
-
-
-async def add_pixel_headers(message: Message, scope: Scope) -> None:
-    """`before_send` hook: every pixel response, errors and 405s included, is uncached CORS;
-    every tracking-link response is uncached, so each visit reaches us and makes its click."""
-    if message["type"] != "http.response.start":
-        return
-    path = scope["path"]
-    if path.startswith(PIXEL_PATH_PREFIX):
-        added = PIXEL_HEADERS
-    elif path.startswith(TRACKING_PATH_PREFIX):
-        added = TRACKING_HEADERS
-    else:
-        return
-    headers = list(message.get("headers", ()))
-    names = {name.lower() for name, _ in headers}
-    headers.extend(header for header in added if header[0] not in names)
-    message["headers"] = headers
 
 
 def _rate_limited(
-    request: Request, config: PixelConfig, limiter: RateLimiter | None
+    request: Request, trusted_proxies: TrustedProxies, limiter: RateLimiter | None
 ) -> Response | None:
     if limiter is None:
         return None
     peer = request.client.host if request.client else None
-    client = config.trusted_proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+    client = trusted_proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
     retry_after = limiter.retry_after(client or "unknown")
     if retry_after is None:
         return None
@@ -146,20 +87,11 @@ def _rate_limited(
     )
 
 
-async def _fire(
-    request: Request,
-    click_id: str,
-    config: PixelConfig,
-    limiter: RateLimiter | None,
-    *,
-    dry_run: bool,
-) -> Response:
-    if limited := _rate_limited(request, config, limiter):
-        return limited
+async def _report(request: Request, click_id: str, *, dry_run: bool) -> RawConversion | Response:
+    """The report the request carries, or the answer to a request that carries none."""
     query = request.scope["query_string"]
     if len(query) > MAX_QUERY_BYTES:
-        too_long = f"the query string exceeds {MAX_QUERY_BYTES} bytes"
-        return errors_response(414, [FieldError("query", "too_long", too_long)])
+        return query_too_long_response(MAX_QUERY_BYTES)
     parts = [query]
     if request.method == HttpMethod.POST:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -183,12 +115,7 @@ async def _fire(
     report = RawConversion(click_id=click_id, **values)
     if reading_errors:
         return errors_response(422, reading_errors + validation_errors(report, reading_errors))
-    outcome = await record_conversion(
-        report,
-        source=Source.PIXEL,
-        metadata=request_metadata(request, config.trusted_proxies),
-    )
-    return outcome_response(outcome, config.retry_after_seconds)
+    return report
 
 
 PIXEL_RESPONSES = {
@@ -204,8 +131,21 @@ PIXEL_RESPONSES = {
 }
 
 
-def create_pixel_router(config: PixelConfig) -> Router:
-    limiter = RateLimiter(config.rate_limit_per_minute) if config.rate_limit_per_minute else None
+def create_pixel_router(
+    *, trusted_proxies: TrustedProxies, retry_after_seconds: int, rate_limit_per_minute: int
+) -> Router:
+    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+
+    async def record(request: Request, click_id: str, *, dry_run: bool) -> Response:
+        if limited := _rate_limited(request, trusted_proxies, limiter):
+            return limited
+        report = await _report(request, click_id, dry_run=dry_run)
+        if isinstance(report, Response):
+            return report
+        outcome = await record_conversion(
+            report, source=Source.PIXEL, metadata=request_metadata(request, trusted_proxies)
+        )
+        return outcome_response(outcome, retry_after_seconds)
 
     @route(
         "/{click_id:str}",
@@ -220,7 +160,7 @@ def create_pixel_router(config: PixelConfig) -> Router:
         "time, transaction_id. 202 means the conversion is durably stored.",
     )
     async def fire(request: Request, click_id: ClickIdParameter) -> Response:
-        return await _fire(request, click_id, config, limiter, dry_run=False)
+        return await record(request, click_id, dry_run=False)
 
     @head(
         "/{click_id:str}",
@@ -231,7 +171,7 @@ def create_pixel_router(config: PixelConfig) -> Router:
         description="Answers as GET would, with no body, and stores nothing.",
     )
     async def check(request: Request, click_id: ClickIdParameter) -> Response[None]:
-        response = await _fire(request, click_id, config, limiter, dry_run=True)
+        response = await record(request, click_id, dry_run=True)
         return Response(content=b"", status_code=response.status_code, headers=response.headers)
 
     @route("/{click_id:str}", http_method=HttpMethod.OPTIONS, include_in_schema=False)

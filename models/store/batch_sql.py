@@ -1,11 +1,11 @@
-"""The statements of one group commit, for each engine.
+"""The statements of one batch of conversions, for each engine.
 
 A batch reads the clicks it reports on (locked) and the stored events it may
-repeat, lets the caller decide every report's outcome, then writes the new
-conversions and the clicks they advanced. The statement texts are fixed whatever
-the batch's size: PostgreSQL receives arrays, so each statement is parsed and
-planned once per connection; SQLite runs the whole transaction in one hop to its
-writer thread.
+repeat, lets the caller decide every report's outcome (models/conversions/batch.py),
+then writes the new conversions and the clicks they advanced. The statement texts
+are fixed whatever the batch's size: PostgreSQL receives arrays, so each statement
+is parsed and planned once per connection; SQLite runs the whole transaction in one
+hop to its writer thread.
 """
 
 from __future__ import annotations
@@ -15,18 +15,20 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from piccolo.columns import UUID, BigInt, Boolean, Column, ForeignKey, Text, Timestamptz, Varchar
 
-from models.outcomes import ConversionRecord, Outcome
-from models.tables import Conversion, ConversionType
+from models.store.engine import PostgresStore, SQLiteStore, Store
+from models.store.tables import Conversion
 
-# The same event reported again: a click's install or registration, or a click's
-# deposit with a given transaction id. Deposits without one have no key.
-EventKey = tuple[uuid.UUID, ConversionType, str | None]
+OutcomeT = TypeVar("OutcomeT")
+# A click's deposit with a given transaction id, the one kind of event a batch must
+# look up by a value of its own besides the click.
 DepositKey = tuple[uuid.UUID, str]
+Row = Mapping[str, Any]
 
 
 @dataclass
@@ -38,15 +40,17 @@ class ClickState:
 
 
 @dataclass
-class Resolution:
+class Resolution(Generic[OutcomeT]):
     """What a batch answers and what it must write."""
 
-    outcomes: list[Outcome]
-    new_records: list[ConversionRecord]
+    outcomes: list[OutcomeT]
+    # The new conversions' values, in the conversion table's column order.
+    new_rows: list[list[Any]]
     changed_clicks: dict[uuid.UUID, ClickState]
 
 
-Resolver = Callable[[dict[uuid.UUID, ClickState], dict[EventKey, ConversionRecord]], Resolution]
+# Given the batch's clicks (locked) and the stored conversions its reports may repeat.
+Resolver = Callable[[dict[uuid.UUID, ClickState], Sequence[Row]], Resolution[OutcomeT]]
 
 CONVERSION_COLUMNS: tuple[Column, ...] = tuple(Conversion._meta.columns)
 COLUMN_NAMES = tuple(column._meta.db_column_name for column in CONVERSION_COLUMNS)
@@ -59,20 +63,6 @@ _POSTGRES_TYPES: dict[type[Column], str] = {
     BigInt: "bigint",
     Boolean: "boolean",
 }
-
-
-def _event_index(rows: Sequence[Mapping[str, Any]]) -> dict[EventKey, ConversionRecord]:
-    events: dict[EventKey, ConversionRecord] = {}
-    for row in rows:
-        record = ConversionRecord.from_row(row)
-        transaction_id = record.transaction_id if record.type is ConversionType.DEPOSIT else None
-        events[(record.click_id, record.type, transaction_id)] = record
-    return events
-
-
-def _columns_of(records: list[ConversionRecord]) -> list[list[Any]]:
-    rows = [record.as_row() for record in records]
-    return [[row[name] for row in rows] for name in COLUMN_NAMES]
 
 
 # --- PostgreSQL ---------------------------------------------------------------
@@ -130,14 +120,61 @@ class RepeatFoundError(Exception):
     """A report taken for a new event repeats a stored one: the batch must be redone."""
 
 
+async def write_conversion_batch(
+    click_ids: list[uuid.UUID],
+    deposit_keys: list[DepositKey],
+    resolve: Resolver[OutcomeT],
+    *,
+    look_up_repeats: bool,
+) -> Resolution[OutcomeT]:
+    """One transaction for a batch: its clicks (sorted ids), the deposits it may repeat,
+    and `resolve` deciding every outcome in between.
+
+    PostgreSQL skips the look-up of stored events unless `look_up_repeats` (a test
+    report writes nothing, so only a look-up can tell it is a repeat), and redoes the
+    batch with it when the unique indexes find a repeat. SQLite, which holds the whole
+    database's write lock anyway, always looks up.
+    """
+    engine: Store = Conversion._meta.db
+    if isinstance(engine, SQLiteStore):
+        return await engine.run_in_write_transaction(
+            partial(write_sqlite, click_ids=click_ids, deposit_keys=deposit_keys, resolve=resolve)
+        )
+    try:
+        return await _postgres_transaction(
+            engine, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
+        )
+    except RepeatFoundError:
+        if look_up_repeats:
+            raise
+        # A retry of something stored, mostly: undone, and redone knowing the store.
+        return await _postgres_transaction(
+            engine, click_ids, deposit_keys, resolve, look_up_repeats=True
+        )
+
+
+async def _postgres_transaction(
+    engine: PostgresStore,
+    click_ids: list[uuid.UUID],
+    deposit_keys: list[DepositKey],
+    resolve: Resolver[OutcomeT],
+    *,
+    look_up_repeats: bool,
+) -> Resolution[OutcomeT]:
+    async with engine.transaction() as transaction:
+        return await write_postgres(
+            transaction.connection, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
+        )
+
+
 async def write_postgres(
     connection: asyncpg.Connection,
     click_ids: list[uuid.UUID],
     deposit_keys: list[DepositKey],
-    resolve: Resolver,
+    resolve: Resolver[OutcomeT],
     *,
     look_up_repeats: bool,
-) -> Resolution:
+) -> Resolution[OutcomeT]:
     """The batch's statements, inside the caller's transaction on `connection`.
 
     Without `look_up_repeats` the batch takes every event it has not seen for new and
@@ -149,15 +186,13 @@ async def write_postgres(
         row["id"]: ClickState(row["created_at"], row["stage"], row["player_id"])
         for row in await connection.fetch(_LOCK_CLICKS, click_ids)
     }
-    recorded: dict[EventKey, ConversionRecord] = {}
+    recorded: Sequence[Row] = []
     if look_up_repeats:
-        recorded = _event_index(
-            await connection.fetch(
-                _RECORDED_EVENTS,
-                click_ids,
-                [click_id for click_id, _ in deposit_keys],
-                [transaction_id for _, transaction_id in deposit_keys],
-            )
+        recorded = await connection.fetch(
+            _RECORDED_EVENTS,
+            click_ids,
+            [click_id for click_id, _ in deposit_keys],
+            [transaction_id for _, transaction_id in deposit_keys],
         )
     resolution = resolve(clicks, recorded)
     changed = resolution.changed_clicks
@@ -170,14 +205,15 @@ async def write_postgres(
         if changed
         else []
     )
-    if new_records := resolution.new_records:
-        inserted = _columns_of(new_records)
+    if new_rows := resolution.new_rows:
+        # One array per column.
+        inserted = [list(column) for column in zip(*new_rows, strict=True)]
         if updated:
             written = await connection.fetchval(_INSERT_COUNTED_AND_UPDATE, *inserted, *updated)
         else:
             written = await connection.fetchval(_INSERT_COUNTED, *inserted)
-        if written != len(new_records):
-            raise RepeatFoundError(f"{len(new_records) - written} of the batch's events are stored")
+        if written != len(new_rows):
+            raise RepeatFoundError(f"{len(new_rows) - written} of the batch's events are stored")
     elif updated:
         await connection.execute(_UPDATE_CLICKS, *updated)
     return resolution
@@ -199,8 +235,8 @@ def write_sqlite(
     connection: sqlite3.Connection,
     click_ids: list[uuid.UUID],
     deposit_keys: list[DepositKey],
-    resolve: Resolver,
-) -> Resolution:
+    resolve: Resolver[OutcomeT],
+) -> Resolution[OutcomeT]:
     """The batch's statements, inside the caller's immediate transaction, which already
     holds the database's write lock: no row locks are needed."""
     clicks = {
@@ -222,16 +258,9 @@ def write_sqlite(
         )
         statement += f" UNION ALL SELECT * FROM conversion WHERE {pairs}"
         arguments += [value for key in deposit_keys for value in key]
-    recorded = _event_index(connection.execute(statement, arguments).fetchall())
-    resolution = resolve(clicks, recorded)
-    if resolution.new_records:
-        connection.executemany(
-            _SQLITE_INSERT_CONVERSIONS,
-            [
-                [row[name] for name in COLUMN_NAMES]
-                for row in (record.as_row() for record in resolution.new_records)
-            ],
-        )
+    resolution = resolve(clicks, connection.execute(statement, arguments).fetchall())
+    if resolution.new_rows:
+        connection.executemany(_SQLITE_INSERT_CONVERSIONS, resolution.new_rows)
     if changed := resolution.changed_clicks:
         connection.executemany(
             "UPDATE click SET stage = ?, player_id = ? WHERE id = ?",

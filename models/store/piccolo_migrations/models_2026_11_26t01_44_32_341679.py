@@ -1,22 +1,15 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from enum import Enum
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import BigInt
-from piccolo.columns.column_types import Boolean
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import SmallInt
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import UUID
-from piccolo.columns.column_types import Varchar
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import UUID, ForeignKey, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.defaults.uuid import UUID4
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
 
-class Click(Table, tablename="click", schema=None):
+class Offer(Table, tablename="offer", schema=None):
     id = UUID(
         default=UUID4(),
         null=False,
@@ -30,23 +23,40 @@ class Click(Table, tablename="click", schema=None):
     )
 
 
-ID = "2026-11-26T00:53:53:036153"
+class TrackingLink(Table, tablename="tracking_link", schema=None):
+    id = UUID(
+        default=UUID4(),
+        null=False,
+        primary_key=True,
+        unique=False,
+        index=False,
+        index_method=IndexMethod.btree,
+        choices=None,
+        db_column_name=None,
+        secret=False,
+    )
+
+
+ID = "2026-11-26T01:44:32:341679"
 VERSION = "1.38.0"
-DESCRIPTION = "Clicks, conversions and API keys"
+DESCRIPTION = "Offers, tracking links, click attribution and user-agent families"
 
 
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="models", description=DESCRIPTION)
 
-    manager.add_table(class_name="ApiKey", tablename="api_key", schema=None, columns=None)
+    manager.add_table(class_name="Offer", tablename="offer", schema=None, columns=None)
 
-    manager.add_table(class_name="Conversion", tablename="conversion", schema=None, columns=None)
-
-    manager.add_table(class_name="Click", tablename="click", schema=None, columns=None)
+    manager.add_table(
+        class_name="TrackingLink",
+        tablename="tracking_link",
+        schema=None,
+        columns=None,
+    )
 
     manager.add_column(
-        table_class_name="ApiKey",
-        tablename="api_key",
+        table_class_name="Offer",
+        tablename="offer",
         column_name="id",
         db_column_name="id",
         column_class_name="UUID",
@@ -66,14 +76,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="ApiKey",
-        tablename="api_key",
+        table_class_name="Offer",
+        tablename="offer",
         column_name="name",
         db_column_name="name",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 100,
+            "length": 200,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -88,14 +98,13 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="ApiKey",
-        tablename="api_key",
-        column_name="scope",
-        db_column_name="scope",
-        column_class_name="Varchar",
-        column_class=Varchar,
+        table_class_name="Offer",
+        tablename="offer",
+        column_name="landing_url",
+        db_column_name="landing_url",
+        column_class_name="Text",
+        column_class=Text,
         params={
-            "length": 16,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -110,30 +119,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="ApiKey",
-        tablename="api_key",
-        column_name="key_hash",
-        db_column_name="key_hash",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 64,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": True,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="ApiKey",
-        tablename="api_key",
+        table_class_name="Offer",
+        tablename="offer",
         column_name="created_at",
         db_column_name="created_at",
         column_class_name="Timestamptz",
@@ -153,29 +140,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="ApiKey",
-        tablename="api_key",
-        column_name="revoked_at",
-        db_column_name="revoked_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
+        table_class_name="TrackingLink",
+        tablename="tracking_link",
         column_name="id",
         db_column_name="id",
         column_class_name="UUID",
@@ -195,14 +161,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="click",
-        db_column_name="click",
+        table_class_name="TrackingLink",
+        tablename="tracking_link",
+        column_name="offer",
+        db_column_name="offer",
         column_class_name="ForeignKey",
         column_class=ForeignKey,
         params={
-            "references": Click,
+            "references": Offer,
             "on_delete": OnDelete.restrict,
             "on_update": OnUpdate.cascade,
             "target_column": None,
@@ -219,48 +185,20 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="type",
-        db_column_name="type",
+        table_class_name="TrackingLink",
+        tablename="tracking_link",
+        column_name="partner_reference",
+        db_column_name="partner_reference",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 16,
+            "length": 255,
             "default": "",
             "null": False,
             "primary_key": False,
             "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
-            "choices": Enum(
-                "ConversionType",
-                {
-                    "INSTALL": "install",
-                    "REGISTRATION": "registration",
-                    "DEPOSIT": "deposit",
-                },
-            ),
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="occurred_at",
-        db_column_name="occurred_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
             "secret": False,
@@ -269,31 +207,10 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="received_at",
-        db_column_name="received_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="player_id",
-        db_column_name="player_id",
+        table_class_name="TrackingLink",
+        tablename="tracking_link",
+        column_name="creative",
+        db_column_name="creative",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
@@ -312,223 +229,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="transaction_id",
-        db_column_name="transaction_id",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 255,
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="currency",
-        db_column_name="currency",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 3,
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": Enum("Currency", {"EUR": "eur", "USD": "usd", "GBP": "gbp"}),
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="amount_minor",
-        db_column_name="amount_minor",
-        column_class_name="BigInt",
-        column_class=BigInt,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="is_first_deposit",
-        db_column_name="is_first_deposit",
-        column_class_name="Boolean",
-        column_class=Boolean,
-        params={
-            "default": False,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="source",
-        db_column_name="source",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 16,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": Enum("Source", {"PIXEL": "pixel", "GRAPHQL": "graphql"}),
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="ip",
-        db_column_name="ip",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 45,
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="user_agent",
-        db_column_name="user_agent",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="referrer",
-        db_column_name="referrer",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Conversion",
-        tablename="conversion",
-        column_name="country",
-        db_column_name="country",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 2,
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Click",
-        tablename="click",
-        column_name="id",
-        db_column_name="id",
-        column_class_name="UUID",
-        column_class=UUID,
-        params={
-            "default": UUID4(),
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Click",
-        tablename="click",
+        table_class_name="TrackingLink",
+        tablename="tracking_link",
         column_name="created_at",
         db_column_name="created_at",
         column_class_name="Timestamptz",
@@ -550,21 +252,19 @@ async def forwards():
     manager.add_column(
         table_class_name="Click",
         tablename="click",
-        column_name="stage",
-        db_column_name="stage",
-        column_class_name="SmallInt",
-        column_class=SmallInt,
+        column_name="browser_family",
+        db_column_name="browser_family",
+        column_class_name="Varchar",
+        column_class=Varchar,
         params={
-            "default": 0,
-            "null": False,
+            "length": 100,
+            "default": None,
+            "null": True,
             "primary_key": False,
             "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
-            "choices": Enum(
-                "Stage",
-                {"NONE": 0, "INSTALL": 1, "REGISTRATION": 2, "DEPOSIT": 3},
-            ),
+            "choices": None,
             "db_column_name": None,
             "secret": False,
         },
@@ -574,8 +274,52 @@ async def forwards():
     manager.add_column(
         table_class_name="Click",
         tablename="click",
-        column_name="player_id",
-        db_column_name="player_id",
+        column_name="device_family",
+        db_column_name="device_family",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Click",
+        tablename="click",
+        column_name="os_family",
+        db_column_name="os_family",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Click",
+        tablename="click",
+        column_name="s1",
+        db_column_name="s1",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
@@ -596,12 +340,12 @@ async def forwards():
     manager.add_column(
         table_class_name="Click",
         tablename="click",
-        column_name="ip",
-        db_column_name="ip",
+        column_name="s2",
+        db_column_name="s2",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 45,
+            "length": 255,
             "default": None,
             "null": True,
             "primary_key": False,
@@ -618,54 +362,181 @@ async def forwards():
     manager.add_column(
         table_class_name="Click",
         tablename="click",
-        column_name="user_agent",
-        db_column_name="user_agent",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Click",
-        tablename="click",
-        column_name="referrer",
-        db_column_name="referrer",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Click",
-        tablename="click",
-        column_name="country",
-        db_column_name="country",
+        column_name="s3",
+        db_column_name="s3",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 2,
+            "length": 255,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Click",
+        tablename="click",
+        column_name="s4",
+        db_column_name="s4",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 255,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Click",
+        tablename="click",
+        column_name="s5",
+        db_column_name="s5",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 255,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Click",
+        tablename="click",
+        column_name="tracking_link",
+        db_column_name="tracking_link",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": TrackingLink,
+            "on_delete": OnDelete.restrict,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Click",
+        tablename="click",
+        column_name="type",
+        db_column_name="type",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 16,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": Enum(
+                "MarketingType",
+                {
+                    "SEO": "seo",
+                    "PPC": "ppc",
+                    "SOCIAL": "social",
+                    "EMAIL": "email",
+                    "DISPLAY": "display",
+                    "PUSH": "push",
+                    "NATIVE": "native",
+                    "INFLUENCER": "influencer",
+                    "OTHER": "other",
+                },
+            ),
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Conversion",
+        tablename="conversion",
+        column_name="browser_family",
+        db_column_name="browser_family",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Conversion",
+        tablename="conversion",
+        column_name="device_family",
+        db_column_name="device_family",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Conversion",
+        tablename="conversion",
+        column_name="os_family",
+        db_column_name="os_family",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
             "default": None,
             "null": True,
             "primary_key": False,

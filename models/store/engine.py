@@ -1,18 +1,16 @@
-"""Engine selection and the few engine-aware helpers the service needs.
+"""The engines and every engine-aware helper: what differs between SQLite and
+PostgreSQL lives in this room (models/store/) and nowhere else.
 
 Piccolo binds every table to the engine `piccolo_conf.DB` at import time, so the
-engine is chosen once per process from `DATABASE_URL`. Everything that differs
-between SQLite and PostgreSQL lives here and nowhere else.
+engine is chosen once per process from `DATABASE_URL`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -21,50 +19,13 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 
-DEFAULT_DATABASE_URL = "sqlite:///conversions.sqlite"
+from models.store.tables import Conversion
 
 T = TypeVar("T")
 
 
 class StoreUnavailableError(Exception):
     """The store cannot take the request now; the caller should retry later."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class DatabaseSettings:
-    url: str = DEFAULT_DATABASE_URL
-    # 0: the app starts (and answers 503) while the database is still down.
-    pool_min_size: int = 0
-    pool_max_size: int = 10
-    # A database that stalls must turn into 503s quickly, not into a pile of waiting
-    # requests: connecting, each statement and a whole write each have a deadline.
-    connect_timeout_seconds: float = 2.0
-    statement_timeout_seconds: float = 5.0
-    # The budget of one write transaction on PostgreSQL, waiting for a pooled
-    # connection included. SQLite writes wait for its lock up to the busy timeout.
-    write_timeout_seconds: float = 1.5
-    sqlite_busy_timeout_seconds: float = 5.0
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> DatabaseSettings:
-        env = os.environ if environ is None else environ
-        return cls(
-            url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
-            pool_min_size=int(env.get("DATABASE_POOL_MIN_SIZE", cls.pool_min_size)),
-            pool_max_size=int(env.get("DATABASE_POOL_MAX_SIZE", cls.pool_max_size)),
-            connect_timeout_seconds=float(
-                env.get("DATABASE_CONNECT_TIMEOUT_SECONDS", cls.connect_timeout_seconds)
-            ),
-            statement_timeout_seconds=float(
-                env.get("DATABASE_STATEMENT_TIMEOUT_SECONDS", cls.statement_timeout_seconds)
-            ),
-            write_timeout_seconds=float(
-                env.get("STORE_TIMEOUT_SECONDS", cls.write_timeout_seconds)
-            ),
-            sqlite_busy_timeout_seconds=float(
-                env.get("SQLITE_BUSY_TIMEOUT_SECONDS", cls.sqlite_busy_timeout_seconds)
-            ),
-        )
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -220,47 +181,72 @@ class ReleasingPostgresTransaction(PostgresTransaction):
 
 
 class PostgresStore(PostgresEngine):
-    def __init__(self, settings: DatabaseSettings) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_seconds: float,
+        statement_timeout_seconds: float,
+        store_timeout_seconds: float,
+    ) -> None:
         super().__init__(
             config={
-                "dsn": settings.url,
-                "timeout": settings.connect_timeout_seconds,
-                "command_timeout": settings.statement_timeout_seconds,
-                "server_settings": {
-                    "statement_timeout": str(int(settings.statement_timeout_seconds * 1000))
-                },
+                "dsn": url,
+                "timeout": connect_timeout_seconds,
+                "command_timeout": statement_timeout_seconds,
+                "server_settings": {"statement_timeout": str(int(statement_timeout_seconds * 1000))},
             }
         )
-        self.write_timeout_seconds = settings.write_timeout_seconds
+        self.store_timeout_seconds = store_timeout_seconds
 
     def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
         return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
 
 
-def create_engine(settings: DatabaseSettings) -> Engine:
-    scheme = urlsplit(settings.url).scheme
+Store = SQLiteStore | PostgresStore
+
+
+def create_engine(
+    url: str,
+    *,
+    connect_timeout_seconds: float,
+    statement_timeout_seconds: float,
+    store_timeout_seconds: float,
+    sqlite_busy_timeout_seconds: float,
+) -> Store:
+    """The engine `url` names; the deadlines are the settings of the same names."""
+    scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        return SQLiteStore(
-            path=sqlite_path_from_url(settings.url),
-            timeout=settings.sqlite_busy_timeout_seconds,
-        )
+        return SQLiteStore(path=sqlite_path_from_url(url), timeout=sqlite_busy_timeout_seconds)
     if scheme in {"postgres", "postgresql"}:
-        return PostgresStore(settings)
+        return PostgresStore(
+            url,
+            connect_timeout_seconds=connect_timeout_seconds,
+            statement_timeout_seconds=statement_timeout_seconds,
+            store_timeout_seconds=store_timeout_seconds,
+        )
     raise ValueError(
         f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///PATH or postgresql://..."
     )
+
+
+def current_engine() -> Store:
+    """The engine every table is bound to (piccolo_conf.DB, or a test's stand-in)."""
+    engine = Conversion._meta.db
+    assert isinstance(engine, SQLiteStore | PostgresStore), "piccolo_conf.DB is not a Store"
+    return engine
 
 
 def is_postgres(engine: Engine) -> bool:
     return engine.engine_type == "postgres"
 
 
-async def open_store(engine: Engine, settings: DatabaseSettings) -> None:
+async def open_store(engine: Engine, *, pool_min_size: int, pool_max_size: int) -> None:
     """Open what the engine keeps open for the life of the process."""
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(
-            min_size=min(settings.pool_min_size, settings.pool_max_size),
-            max_size=settings.pool_max_size,
+            min_size=min(pool_min_size, pool_max_size),
+            max_size=pool_max_size,
             reset=_keep_session,
         )
     elif isinstance(engine, SQLiteEngine):
@@ -287,7 +273,7 @@ async def close_store(engine: Engine) -> None:
 def write_budget(engine: Engine) -> float | None:
     """Seconds a write may take, waiting included; None where the engine bounds it itself
     (SQLite's writers wait on its busy timeout)."""
-    return engine.write_timeout_seconds if isinstance(engine, PostgresStore) else None
+    return engine.store_timeout_seconds if isinstance(engine, PostgresStore) else None
 
 
 def is_store_unavailable(error: BaseException) -> bool:

@@ -8,12 +8,12 @@ values as the strings they received; `parse_conversion` turns them into a typed
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from models.tables import MAX_ID_LENGTH, ConversionType, Currency
+from models.errors import FieldError, InvalidInputError, text_errors
+from models.store.tables import MAX_ID_LENGTH, ConversionType, Currency
 
 MAX_AMOUNT_MINOR = 1_000_000_000 * 100
 # The clock skew tolerated between the reporter and us, and between the click and the report.
@@ -23,19 +23,6 @@ AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<cents>[0-9]{1,2}))?")
 # An unencoded "+" in a query string arrives as a space: "10:00:00 02:00" meant "+02:00".
 OFFSET_LOST_TO_SPACE = re.compile(r"(?P<datetime>.*[0-9]) (?P<offset>[0-9]{2}(?::?[0-9]{2})?)")
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str | None  # None for an error about the request as a whole
-    code: str
-    message: str
-
-
-class InvalidConversionError(Exception):
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{error.field}: {error.message}" for error in errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +61,7 @@ class _Collector:
 
 
 def parse_conversion(raw: RawConversion, *, received_at: datetime) -> ConversionInput:
-    """Validate a report; raise InvalidConversionError naming every bad field."""
+    """Validate a report; raise InvalidInputError naming every bad field."""
     errors = _Collector()
     click_id = _parse_click_id(raw.click_id, errors)
     conversion_type = _parse_type(raw.type, errors)
@@ -87,15 +74,15 @@ def parse_conversion(raw: RawConversion, *, received_at: datetime) -> Conversion
 
     for name, value in (("currency", raw.currency), ("amount", raw.amount)):
         if value and conversion_type not in (None, ConversionType.DEPOSIT):
-            errors.add(name, "not_allowed", f"{name} is only allowed on deposits")
+            errors.add(name, "not_allowed", "{" + name + "} is only allowed on deposits")
     if conversion_type in (None, ConversionType.DEPOSIT):
         if raw.amount and not raw.currency:
-            errors.add("currency", "required", "currency is required when amount is given")
+            errors.add("currency", "required", "{currency} is required when {amount} is given")
         if raw.currency and not raw.amount:
-            errors.add("amount", "required", "amount is required when currency is given")
+            errors.add("amount", "required", "{amount} is required when {currency} is given")
 
     if errors.errors:
-        raise InvalidConversionError(errors.errors)
+        raise InvalidInputError(errors.errors)
     assert click_id is not None
     assert conversion_type is not None
     return ConversionInput(
@@ -116,30 +103,16 @@ def validation_errors(raw: RawConversion, known: list[FieldError]) -> list[Field
     named = {error.field for error in known}
     try:
         parse_conversion(raw, received_at=datetime.now(UTC))
-    except InvalidConversionError as invalid:
+    except InvalidInputError as invalid:
         return [error for error in invalid.errors if error.field not in named]
     return []
-
-
-def identifier_errors(name: str, value: str | None) -> list[FieldError]:
-    """The pixel's rules for an identifier such as player_id, for other inputs to share."""
-    errors = _Collector()
-    _parse_identifier(name, value, errors)
-    return errors.errors
 
 
 def check_not_before_click(conversion: ConversionInput, click_created_at: datetime) -> None:
     """The one rule that needs the stored click."""
     if conversion.occurred_at < click_created_at - TIME_TOLERANCE:
-        raise InvalidConversionError(
-            [
-                FieldError(
-                    "time",
-                    "before_click",
-                    "time is more than 5 minutes before the click was created",
-                )
-            ]
-        )
+        message = "{time} is more than 5 minutes before the click was created"
+        raise InvalidInputError([FieldError("time", "before_click", message)])
 
 
 def format_amount(amount_minor: int) -> str:
@@ -152,18 +125,18 @@ def _parse_click_id(value: str, errors: _Collector) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except ValueError:
-        errors.add("click_id", "invalid_uuid", "click_id must be a UUID")
+        errors.add("click_id", "invalid_uuid", "{click_id} must be a UUID")
         return None
 
 
 def _parse_type(value: str | None, errors: _Collector) -> ConversionType | None:
     if not value:
-        errors.add("type", "required", "type is required: install, registration or deposit")
+        errors.add("type", "required", "{type} is required: install, registration or deposit")
         return None
     try:
         return ConversionType(value.lower())
     except ValueError:
-        errors.add("type", "invalid_choice", "type must be install, registration or deposit")
+        errors.add("type", "invalid_choice", "{type} must be install, registration or deposit")
         return None
 
 
@@ -173,23 +146,15 @@ def _parse_boolean(name: str, value: str | None, errors: _Collector) -> bool | N
     try:
         return BOOLEANS[value.lower()]
     except KeyError:
-        errors.add(name, "invalid_boolean", f"{name} must be true, false, 1 or 0")
+        errors.add(name, "invalid_boolean", "{" + name + "} must be true, false, 1 or 0")
         return None
 
 
 def _parse_identifier(name: str, value: str | None, errors: _Collector) -> str | None:
-    if not value:
+    if problems := text_errors(name, value, max_length=MAX_ID_LENGTH):
+        errors.errors += problems
         return None
-    if len(value) > MAX_ID_LENGTH:
-        errors.add(name, "too_long", f"{name} must be at most {MAX_ID_LENGTH} characters")
-        return None
-    # Printable text has no control characters: the common case skips the scan.
-    if not value.isprintable() and any(
-        unicodedata.category(character) == "Cc" for character in value
-    ):
-        errors.add(name, "control_character", f"{name} must not contain control characters")
-        return None
-    return value
+    return value or None
 
 
 def _parse_currency(value: str | None, errors: _Collector) -> Currency | None:
@@ -198,7 +163,7 @@ def _parse_currency(value: str | None, errors: _Collector) -> Currency | None:
     try:
         return Currency(value.lower())
     except ValueError:
-        errors.add("currency", "invalid_choice", "currency must be eur, usd or gbp")
+        errors.add("currency", "invalid_choice", "{currency} must be eur, usd or gbp")
         return None
 
 
@@ -210,12 +175,13 @@ def _parse_amount(value: str | None, errors: _Collector) -> int | None:
         errors.add(
             "amount",
             "invalid_amount",
-            "amount must be a decimal number with at most 2 decimal places, such as 40.00",
+            "{amount} must be a decimal number with at most 2 decimal places, such as 40.00",
         )
         return None
     amount_minor = int(match["units"]) * 100 + int((match["cents"] or "0").ljust(2, "0"))
     if not 0 < amount_minor <= MAX_AMOUNT_MINOR:
-        errors.add("amount", "out_of_range", "amount must be greater than 0 and at most 1000000000")
+        message = "{amount} must be greater than 0 and at most 1000000000"
+        errors.add("amount", "out_of_range", message)
         return None
     return amount_minor
 
@@ -233,19 +199,20 @@ def _parse_time(value: str | None, received_at: datetime, errors: _Collector) ->
         errors.add(
             "time",
             "invalid_datetime",
-            "time must be an ISO 8601 date-time such as 2026-11-25T10:00:00Z",
+            "{time} must be an ISO 8601 date-time such as 2026-11-25T10:00:00Z",
         )
         return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        errors.add("time", "missing_offset", "time must end with Z or a UTC offset such as +02:00")
+        message = "{time} must end with Z or a UTC offset such as +02:00"
+        errors.add("time", "missing_offset", message)
         return None
     try:
         occurred_at = parsed.astimezone(UTC)
     except OverflowError:
         # 9999-12-31T23:59:59-14:00 is a valid string whose UTC instant has no datetime.
-        errors.add("time", "invalid_datetime", "time is outside the supported calendar")
+        errors.add("time", "invalid_datetime", "{time} is outside the supported calendar")
         return None
     if occurred_at > received_at + TIME_TOLERANCE:
-        errors.add("time", "in_future", "time is more than 5 minutes in the future")
+        errors.add("time", "in_future", "{time} is more than 5 minutes in the future")
         return None
     return occurred_at

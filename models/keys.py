@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from models.tables import ApiKey
+from models.store.tables import ApiKey
 
 KEY_PREFIX = "cvk_"
 

@@ -1,4 +1,4 @@
-"""Piccolo tables. The schema itself is created and changed only by migrations."""
+"""Piccolo tables: every column declared once. The schema changes only by migrations."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Clicks: creating them (tracking links and createClick) and reading them."""

@@ -1,0 +1,150 @@
+"""The rules of a batch of conversions: every report's outcome, in arrival order,
+against its click and the stored events it may repeat.
+
+The store (models/store/batch_sql.py) locks the batch's clicks, finds the stored
+events, calls `resolve` here, and writes what it decides, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+
+from models.conversions.input import ConversionInput, check_not_before_click
+from models.conversions.outcomes import (
+    ClickNotFound,
+    Conflict,
+    Duplicate,
+    Invalid,
+    Outcome,
+    Recorded,
+)
+from models.conversions.records import ConversionRecord
+from models.errors import InvalidInputError
+from models.store.batch_sql import ClickState, Resolution, Row, write_conversion_batch
+from models.store.rows import RowMapping
+from models.store.tables import Conversion, ConversionType, Stage
+
+ROWS = RowMapping(Conversion, ConversionRecord)
+
+# The same event reported again: a click's install or registration, or a click's
+# deposit with a given transaction id. Deposits without one have no key.
+EventKey = tuple[uuid.UUID, ConversionType, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A validated report and the record it would store."""
+
+    conversion: ConversionInput
+    record: ConversionRecord
+
+
+def event_key(conversion: ConversionInput) -> EventKey | None:
+    if conversion.type is not ConversionType.DEPOSIT:
+        return (conversion.click_id, conversion.type, None)
+    if conversion.transaction_id is None:
+        return None
+    return (conversion.click_id, conversion.type, conversion.transaction_id)
+
+
+async def write_batch(batch: list[Report]) -> list[Outcome]:
+    """Store a batch in one transaction; every report's outcome, in order."""
+    click_ids = sorted({report.conversion.click_id for report in batch})
+    deposit_keys = sorted(
+        {
+            (report.conversion.click_id, report.conversion.transaction_id)
+            for report in batch
+            if report.conversion.type is ConversionType.DEPOSIT
+            and report.conversion.transaction_id is not None
+        }
+    )
+    resolution = await write_conversion_batch(
+        click_ids,
+        deposit_keys,  # type: ignore[arg-type]  # transaction ids filtered to str above
+        partial(_resolve_batch, batch),
+        # A test report writes nothing, so only a look-up can tell it is a repeat.
+        look_up_repeats=any(report.conversion.test for report in batch),
+    )
+    return resolution.outcomes
+
+
+def _stored_events(rows: Sequence[Row]) -> dict[EventKey, ConversionRecord]:
+    events: dict[EventKey, ConversionRecord] = {}
+    for row in rows:
+        record = ROWS.record(row)
+        transaction_id = record.transaction_id if record.type is ConversionType.DEPOSIT else None
+        events[(record.click_id, record.type, transaction_id)] = record
+    return events
+
+
+def _resolve_batch(
+    batch: list[Report], clicks: dict[uuid.UUID, ClickState], stored: Sequence[Row]
+) -> Resolution[Outcome]:
+    """Every report's outcome, in arrival order, against the locked clicks and the
+    stored events they may repeat; and what the batch must write."""
+    recorded = _stored_events(stored)
+    # Only a deposit takes a click to the deposit stage, and stages never move back.
+    deposited = {id_ for id_, state in clicks.items() if state.stage == Stage.DEPOSIT}
+    outcomes: list[Outcome] = []
+    new_rows = []
+    for report in batch:
+        outcome = _resolve(report, clicks, recorded, deposited)
+        outcomes.append(outcome)
+        if isinstance(outcome, Recorded) and not outcome.test:
+            new_rows.append(ROWS.values(outcome.conversion))
+    changed = {id_: state for id_, state in clicks.items() if state.changed}
+    return Resolution(outcomes, new_rows, changed)
+
+
+def _resolve(
+    report: Report,
+    clicks: dict[uuid.UUID, ClickState],
+    recorded: dict[EventKey, ConversionRecord],
+    deposited: set[uuid.UUID],
+) -> Outcome:
+    """One report's outcome against the store as the earlier reports of the batch left it."""
+    conversion = report.conversion
+    click = clicks.get(conversion.click_id)
+    if click is None:
+        return ClickNotFound(conversion.click_id)
+    try:
+        check_not_before_click(conversion, click.created_at)
+    except InvalidInputError as invalid:
+        return Invalid(invalid.errors)
+
+    key = event_key(conversion)
+    if key is not None and key in recorded:
+        existing = recorded[key]
+        if conversion.type is ConversionType.DEPOSIT and (
+            existing.amount_minor != conversion.amount_minor
+            or existing.currency != conversion.currency
+        ):
+            return Conflict(
+                existing,
+                message=(
+                    f"transaction_id {conversion.transaction_id!r} was already recorded on "
+                    "this click with a different amount or currency"
+                ),
+            )
+        return Duplicate(existing)
+
+    is_deposit = conversion.type is ConversionType.DEPOSIT
+    record = report.record
+    if is_deposit and conversion.click_id not in deposited:
+        record = replace(record, is_first_deposit=True)
+    if conversion.test:
+        # Processed like any other, but leaves nothing behind for the reports after it.
+        return Recorded(record, test=True)
+    if key is not None:
+        recorded[key] = record
+    if is_deposit:
+        deposited.add(conversion.click_id)
+    reached = Stage.reached_by(conversion.type)
+    if reached > click.stage:
+        click.stage, click.changed = reached.value, True
+    if click.player_id is None and conversion.player_id is not None:
+        click.player_id, click.changed = conversion.player_id, True
+    return Recorded(record)

@@ -1,0 +1,70 @@
+"""Reading conversions: by id, filtered keyset pages, a click's pages, counts."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from models.conversions.records import ConversionRecord
+from models.paging import Cursor, Page
+from models.store.reads import TableReads
+from models.store.tables import Conversion, ConversionType, Currency
+
+READS = TableReads(Conversion, ConversionRecord, Conversion.occurred_at)
+
+
+@dataclass(kw_only=True)
+class ConversionFilter:
+    """Every given field must match; `occurred_from` is inclusive, `occurred_to` exclusive."""
+
+    click_id: uuid.UUID | None = None
+    player_id: str | None = None
+    transaction_id: str | None = None
+    type: ConversionType | None = None
+    currency: Currency | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+
+    def conditions(self) -> list[Any]:
+        conditions: list[Any] = []
+        if self.click_id is not None:
+            conditions.append(Conversion.click == self.click_id)
+        if self.player_id is not None:
+            conditions.append(Conversion.player_id == self.player_id)
+        if self.transaction_id is not None:
+            conditions.append(Conversion.transaction_id == self.transaction_id)
+        if self.type is not None:
+            conditions.append(Conversion.type == self.type.value)
+        if self.currency is not None:
+            conditions.append(Conversion.currency == self.currency.value)
+        # SQLite compares timestamps as the UTC text Piccolo writes; PostgreSQL does not care.
+        if self.occurred_from is not None:
+            conditions.append(Conversion.occurred_at >= self.occurred_from.astimezone(UTC))
+        if self.occurred_to is not None:
+            conditions.append(Conversion.occurred_at < self.occurred_to.astimezone(UTC))
+        return conditions
+
+
+async def conversions_page(
+    conversion_filter: ConversionFilter, first: int, after: Cursor | None = None
+) -> Page[ConversionRecord]:
+    return await READS.page(conversion_filter.conditions(), first, after)
+
+
+async def count_conversions(conversion_filter: ConversionFilter) -> int:
+    return await READS.count(conversion_filter.conditions())
+
+
+async def conversions_by_ids(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ConversionRecord]:
+    return await READS.by_ids(ids)
+
+
+async def count_conversions_of_clicks(click_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    return await READS.count_by(Conversion.click, click_ids)
+
+
+async def conversion_pages_of_clicks(
+    click_ids: Sequence[uuid.UUID], first: int, after: Cursor | None = None
+) -> dict[uuid.UUID, Page[ConversionRecord]]:
+    return await READS.pages_by(Conversion.click, click_ids, first, after)

@@ -1,0 +1,1 @@
+"""Offers, tracking links and the visits that turn into clicks."""

@@ -1,0 +1,131 @@
+"""Visits: a tracking link followed, turned into a click and a redirect.
+
+A visit through `GET /track/{tracking_id}` creates a click and sends the player on to
+the offer's landing URL with the new click id in it. The redirect target is only
+ever the stored landing URL: nothing the visitor sends can change where it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from models.clicks.records import SUB_ID_NAMES, SubIds
+from models.clicks.service import NewClick, click_errors, create_click
+from models.errors import FieldError, InvalidInputError, StoreUnavailable
+from models.metadata import RequestMetadata
+from models.store.engine import is_store_unavailable
+from models.store.tables import TrackingLink
+
+logger = logging.getLogger(__name__)
+
+CLICK_ID_PLACEHOLDER = "{click_id}"
+# The placeholder as it reads after something percent-encoded the landing URL.
+ENCODED_CLICK_ID_PLACEHOLDER = re.compile(r"%7Bclick_id%7D", re.IGNORECASE)
+VISIT_PARAMETERS = frozenset({"type", *SUB_ID_NAMES})
+# What a configured click-id parameter name may be: it is appended to URLs unencoded.
+QUERY_PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
+
+
+def landing_url_with_click_id(landing_url: str, click_id: uuid.UUID, parameter: str) -> str:
+    """The landing URL carrying the click id.
+
+    A `{click_id}` placeholder (also percent-encoded) is replaced wherever it stands;
+    otherwise `parameter=<click id>` joins the URL's own query, replacing a value of
+    the same name. The other parameters keep their own spelling and percent-encoding.
+    """
+    with_placeholder = ENCODED_CLICK_ID_PLACEHOLDER.sub(CLICK_ID_PLACEHOLDER, landing_url)
+    if CLICK_ID_PLACEHOLDER in with_placeholder:
+        return with_placeholder.replace(CLICK_ID_PLACEHOLDER, str(click_id))
+    parts = urlsplit(landing_url)
+    kept = [
+        pair
+        for pair in parts.query.split("&")
+        if pair and unquote(pair.partition("=")[0].replace("+", " ")) != parameter
+    ]
+    kept.append(f"{parameter}={click_id}")
+    return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawVisit:
+    """A tracking-link visit as received: the path segment and the query's strings."""
+
+    tracking_id: str
+    type: str | None = None
+    sub_ids: SubIds = field(default_factory=SubIds)
+    # Parameters the face could not read (repeated, invalid UTF-8), already as errors.
+    unreadable: list[FieldError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Redirect:
+    click_id: uuid.UUID
+    location: str
+
+
+@dataclass(frozen=True)
+class TrackingLinkNotFound:
+    tracking_id: str
+
+
+@dataclass(frozen=True)
+class InvalidVisit:
+    errors: list[FieldError]
+
+
+VisitOutcome = Redirect | TrackingLinkNotFound | InvalidVisit | StoreUnavailable
+
+
+def _tracking_link_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def follow_tracking_link(
+    raw: RawVisit,
+    *,
+    metadata: RequestMetadata,
+    click_id_parameter: str,
+) -> VisitOutcome:
+    """Create the visit's click and say where to send the player; store nothing on error."""
+    tracking_link_id = _tracking_link_id(raw.tracking_id)
+    if tracking_link_id is None:
+        return TrackingLinkNotFound(raw.tracking_id)
+    try:
+        link = await (
+            TrackingLink.select(TrackingLink.offer.landing_url.as_alias("landing_url"))
+            .where(TrackingLink.id == tracking_link_id)
+            .first()
+        )
+        if link is None:
+            return TrackingLinkNotFound(raw.tracking_id)
+        new_click = NewClick(
+            tracking_link_id=tracking_link_id,
+            type=raw.type,
+            **vars(raw.sub_ids),
+            **metadata.columns(),
+        )
+        if raw.unreadable:
+            unreadable = {error.field for error in raw.unreadable}
+            others = [error for error in click_errors(new_click) if error.field not in unreadable]
+            return InvalidVisit(raw.unreadable + others)
+        click_id = await create_click(new_click)
+    except InvalidInputError as invalid:
+        if any(error.field == "tracking_link_id" for error in invalid.errors):
+            # Deleted between the look-up and the insert.
+            return TrackingLinkNotFound(raw.tracking_id)
+        return InvalidVisit(invalid.errors)
+    except Exception as error:
+        if is_store_unavailable(error):
+            logger.warning("store unavailable while creating a click: %r", error)
+            return StoreUnavailable(reason=type(error).__name__)
+        raise
+    return Redirect(
+        click_id, landing_url_with_click_id(link["landing_url"], click_id, click_id_parameter)
+    )
