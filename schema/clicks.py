@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from schema.conversions import Conversion
     from schema.tracking import TrackingLink
 
-strawberry.enum(Stage, description="The furthest funnel step a click has reached; never moves back.")
+strawberry.enum(Stage, description="The furthest funnel step a click has reached; never back.")
 strawberry.enum(MarketingType, description="The kind of traffic a click came from, as tagged.")
 
 
@@ -125,7 +125,9 @@ class ClickQuery:
 @strawberry.type
 class ClickMutation:
     @strawberry.mutation(permission_classes=[CanWrite], description="Create a click.")
-    async def create_click(self, info: Info[GraphQLContext, None], input: CreateClickInput) -> Click:
+    async def create_click(
+        self, info: Info[GraphQLContext, None], input: CreateClickInput
+    ) -> Click:
         try:
             click_id = await create_click(input)
         except InvalidInputError as invalid:

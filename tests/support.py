@@ -59,6 +59,8 @@ def unreachable_engine(store: Engine, tmp_path: Path) -> Engine:
             # Piccolo asks the server for its version on construction and warns when it cannot.
             warnings.simplefilter("ignore")
             # Nothing listens on port 1: every connection is refused.
-            return Settings(database_url="postgresql://postgres@127.0.0.1:1/nowhere").create_engine()
+            return Settings(
+                database_url="postgresql://postgres@127.0.0.1:1/nowhere"
+            ).create_engine()
     url = f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"
     return Settings(database_url=url).create_engine()

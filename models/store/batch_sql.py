@@ -162,8 +162,9 @@ async def _postgres_transaction(
     look_up_repeats: bool,
 ) -> Resolution[OutcomeT]:
     async with engine.transaction() as transaction:
+        connection = transaction.connection
         return await write_postgres(
-            transaction.connection, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
+            connection, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
         )
 
 

@@ -194,7 +194,9 @@ class PostgresStore(PostgresEngine):
                 "dsn": url,
                 "timeout": connect_timeout_seconds,
                 "command_timeout": statement_timeout_seconds,
-                "server_settings": {"statement_timeout": str(int(statement_timeout_seconds * 1000))},
+                "server_settings": {
+                    "statement_timeout": str(int(statement_timeout_seconds * 1000))
+                },
             }
         )
         self.store_timeout_seconds = store_timeout_seconds
