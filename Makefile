@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # e.g. make bench BENCH_ARGS="--server granian --engine postgres"
 BENCH_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint format bench bench-reads bench-memory soak clean
+.PHONY: install run test test-sqlite test-postgres lint typecheck format bench bench-reads bench-memory soak clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ run: install
 	$(BIN)/conversions migrate
 	$(BIN)/conversions serve --dev
 
-## Lint, then the whole suite on SQLite and on PostgreSQL.
-test: lint test-sqlite test-postgres
+## Lint, type-check, then the whole suite on SQLite and on PostgreSQL.
+test: lint typecheck test-sqlite test-postgres
 
 test-sqlite: install
 	DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest $(PYTEST_ARGS)
@@ -36,6 +36,10 @@ test-postgres: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## mypy, strict, over the application (pyproject.toml [tool.mypy]; migrations excluded).
+typecheck: install
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

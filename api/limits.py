@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
 from models.errors import FieldError, error_body
 
@@ -18,17 +26,21 @@ def header_size_limit(max_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":
+            if scope["type"] == ScopeType.HTTP:
                 size = sum(len(name) + len(value) for name, value in scope["headers"])
                 if size > max_bytes:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 431,
-                            "headers": [(b"content-type", b"application/json")],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": HEADERS_TOO_LARGE})
+                    start: HTTPResponseStartEvent = {
+                        "type": "http.response.start",
+                        "status": 431,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                    body: HTTPResponseBodyEvent = {
+                        "type": "http.response.body",
+                        "body": HEADERS_TOO_LARGE,
+                        "more_body": False,
+                    }
+                    await send(start)
+                    await send(body)
                     return
             await app(scope, receive, send)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.openapi.spec import Operation, Parameter, Schema
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from models.store.tables import MAX_ID_LENGTH
 
@@ -50,7 +50,7 @@ PIXEL_QUERY_PARAMETERS = (
     _query(
         "time",
         "When it happened, ISO 8601 with Z or an offset; default: when received.",
-        Schema(type=OpenAPIType.STRING, format="date-time"),
+        Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
     ),
     _query(
         "transaction_id",

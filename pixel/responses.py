@@ -46,6 +46,7 @@ async def add_public_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     path = scope["path"]
+    added: tuple[tuple[bytes, bytes], ...]
     if path.startswith(PIXEL_PATH_PREFIX):
         added = PIXEL_HEADERS
     elif path.startswith(TRACKING_PATH_PREFIX):

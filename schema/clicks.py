@@ -20,7 +20,16 @@ from schema.context import GraphQLContext
 from schema.errors import bad_user_input
 from schema.loaders import ClickConversionsKey
 from schema.permissions import CanRead, CanWrite
-from schema.relay import After, Connection, First, decode_cursor, node, node_of, page_size
+from schema.relay import (
+    After,
+    Connection,
+    First,
+    decode_cursor,
+    node,
+    node_of,
+    node_or_none,
+    page_size,
+)
 
 if TYPE_CHECKING:
     from schema.conversions import Conversion
@@ -50,8 +59,9 @@ class Click(ClickRecord):
     ) -> Annotated[TrackingLink, strawberry.lazy("schema.tracking")] | None:
         if self.tracking_link_id is None:
             return None
-        record = await info.context.loaders.tracking_link_by_id.load(self.tracking_link_id)
-        return None if record is None else node(record)
+        return node_or_none(
+            await info.context.loaders.tracking_link_by_id.load(self.tracking_link_id)
+        )
 
     @strawberry.field(description="This click's conversions, newest first.")
     async def conversions(
@@ -88,9 +98,7 @@ class CreateClickInput(NewClick):
     tracking_link_id: uuid.UUID | None = strawberry.field(
         default=None, description="A tracking link the click belongs to, if any."
     )
-    type: MarketingType | None = strawberry.field(  # type: ignore[assignment]
-        default=None, description="The marketing type."
-    )
+    type: MarketingType | None = strawberry.field(default=None, description="The marketing type.")
     # Set by the tracking link from the request, never by a client.
     created_at: strawberry.Private[datetime | None] = None
     browser_family: strawberry.Private[str | None] = None
@@ -102,8 +110,7 @@ class CreateClickInput(NewClick):
 class ClickQuery:
     @strawberry.field(permission_classes=[CanRead], description="A click by its id.")
     async def click(self, info: Info[GraphQLContext, None], id: uuid.UUID) -> Click | None:
-        record = await info.context.loaders.click_by_id.load(id)
-        return None if record is None else node(record)
+        return node_or_none(await info.context.loaders.click_by_id.load(id))
 
     @strawberry.field(permission_classes=[CanRead], description="Clicks, newest first.")
     async def clicks(
@@ -113,13 +120,10 @@ class ClickQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[Click]:
-        click_filter = filter or ClickFilter()
-        page = await queries.clicks_page(
-            click_filter,
-            page_size(first, info.context.limits),
-            decode_cursor(after, ClickRecord.CURSOR_KIND),
+        conditions = (filter or ClickFilter()).conditions()
+        return await Connection.listing(
+            queries.READS, conditions, first, after, info.context.limits
         )
-        return Connection.of(page, lambda: queries.count_clicks(click_filter))
 
 
 @strawberry.type

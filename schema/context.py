@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from litestar.connection import ASGIConnection
+from litestar.connection import ASGIConnection, Request
 from strawberry.litestar import BaseContext
 
 from models.keys import Scope, find_active_key
@@ -75,8 +75,8 @@ async def authenticate(connection: ASGIConnection, retry_after_seconds: int) -> 
 def _only_opens_graphiql(connection: ASGIConnection) -> bool:
     """A browser loading GraphiQL cannot send a key; such a GET executes nothing."""
     return (
-        connection.scope["type"] == "http"
-        and connection.scope["method"] == "GET"
+        isinstance(connection, Request)
+        and connection.method == "GET"
         and "query" not in connection.query_params
     )
 

@@ -20,7 +20,7 @@ from models.store.tables import ConversionType, Currency, Source
 from schema.context import GraphQLContext
 from schema.errors import FieldErrorType, store_unavailable
 from schema.permissions import CanRead, CanWrite
-from schema.relay import After, Connection, First, decode_cursor, node, node_of, page_size
+from schema.relay import After, Connection, First, node, node_of, node_or_none
 from schema.scalars import written
 
 if TYPE_CHECKING:
@@ -166,8 +166,7 @@ class ConversionQuery:
     async def conversion(
         self, info: Info[GraphQLContext, None], id: uuid.UUID
     ) -> Conversion | None:
-        record = await info.context.loaders.conversion_by_id.load(id)
-        return None if record is None else node(record)
+        return node_or_none(await info.context.loaders.conversion_by_id.load(id))
 
     @strawberry.field(permission_classes=[CanRead], description="Conversions, newest first.")
     async def conversions(
@@ -177,13 +176,10 @@ class ConversionQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[Conversion]:
-        conversion_filter = filter or ConversionFilter()
-        page = await queries.conversions_page(
-            conversion_filter,
-            page_size(first, info.context.limits),
-            decode_cursor(after, ConversionRecord.CURSOR_KIND),
+        conditions = (filter or ConversionFilter()).conditions()
+        return await Connection.listing(
+            queries.READS, conditions, first, after, info.context.limits
         )
-        return Connection.of(page, lambda: queries.count_conversions(conversion_filter))
 
 
 @strawberry.type

@@ -84,7 +84,8 @@ class RequestPolicy(SchemaExtension):
                 path=error.path,
                 extensions={**(error.extensions or {}), "code": _code_of(error)},
             )
-        if is_store_unavailable(error.original_error):
+        replacement: GraphQLError
+        if error.original_error is not None and is_store_unavailable(error.original_error):
             replacement = store_unavailable()
         elif context.dev:
             return error

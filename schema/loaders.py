@@ -13,17 +13,14 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from models.clicks.queries import clicks_by_ids
+from models.clicks import queries as clicks
 from models.clicks.records import ClickRecord
-from models.conversions.queries import (
-    conversion_pages_of_clicks,
-    conversions_by_ids,
-    count_conversions_of_clicks,
-)
+from models.conversions import queries as conversions
 from models.conversions.records import ConversionRecord
 from models.paging import Cursor, Page
-from models.tracking.links import TrackingLinkRecord, tracking_links_by_ids
-from models.tracking.offers import OfferRecord, offers_by_ids
+from models.tracking import links, offers
+from models.tracking.links import TrackingLinkRecord
+from models.tracking.offers import OfferRecord
 
 RecordT = TypeVar("RecordT")
 
@@ -50,7 +47,7 @@ def _in_order(
 
 
 async def _load_conversion_counts(click_ids: list[uuid.UUID]) -> list[int]:
-    counts = await count_conversions_of_clicks(click_ids)
+    counts = await conversions.count_of_clicks(click_ids)
     return [counts[click_id] for click_id in click_ids]
 
 
@@ -63,7 +60,7 @@ async def _load_conversion_pages(
         clicks_by_page[key.first, key.after].append(key.click_id)
     pages: dict[ClickConversionsKey, Page[ConversionRecord]] = {}
     for (first, after), click_ids in clicks_by_page.items():
-        by_click = await conversion_pages_of_clicks(click_ids, first, after)
+        by_click = await conversions.pages_of_clicks(click_ids, first, after)
         for click_id in click_ids:
             pages[ClickConversionsKey(click_id, first, after)] = by_click[click_id]
     return [pages[key] for key in keys]
@@ -81,10 +78,10 @@ class Loaders:
 
 def create_loaders() -> Loaders:
     return Loaders(
-        click_by_id=DataLoader(load_fn=_in_order(clicks_by_ids)),
-        conversion_by_id=DataLoader(load_fn=_in_order(conversions_by_ids)),
+        click_by_id=DataLoader(load_fn=_in_order(clicks.READS.by_ids)),
+        conversion_by_id=DataLoader(load_fn=_in_order(conversions.READS.by_ids)),
         conversion_count_of_click=DataLoader(load_fn=_load_conversion_counts),
         conversion_page_of_click=DataLoader(load_fn=_load_conversion_pages),
-        offer_by_id=DataLoader(load_fn=_in_order(offers_by_ids)),
-        tracking_link_by_id=DataLoader(load_fn=_in_order(tracking_links_by_ids)),
+        offer_by_id=DataLoader(load_fn=_in_order(offers.READS.by_ids)),
+        tracking_link_by_id=DataLoader(load_fn=_in_order(links.READS.by_ids)),
     )

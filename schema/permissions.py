@@ -13,7 +13,8 @@ from schema.errors import FORBIDDEN
 
 class _RequiresScope(BasePermission):
     required: ClassVar[Scope]
-    error_extensions: ClassVar[dict[str, Any]] = {"code": FORBIDDEN}
+    # BasePermission declares it per instance; this one is shared and never changed.
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         # No key at all only reaches here for requests that cannot execute (see context.py).

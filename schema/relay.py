@@ -10,8 +10,8 @@ conversions and tracking links stay out of the imports.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import strawberry
 
@@ -42,6 +42,22 @@ def node(record: Any) -> Any:
     return graphql_type(
         **{field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
     )
+
+
+class Listing(Protocol[PagedT]):
+    """What a feature's reads offer a list (models/store/reads.py's TableReads)."""
+
+    cursor_kind: str
+
+    async def page(
+        self, conditions: Sequence[Any], first: int, after: Cursor | None = None
+    ) -> Page[PagedT]: ...
+
+    async def count(self, conditions: Sequence[Any] = ()) -> int: ...
+
+
+def node_or_none(record: Any) -> Any:
+    return None if record is None else node(record)
 
 
 First = Annotated[
@@ -96,6 +112,21 @@ class Connection(Generic[NodeT]):
     @strawberry.field(description="How many match, on every page together.")
     async def total_count(self) -> int:
         return await self.count()
+
+    @classmethod
+    async def listing(
+        cls,
+        reads: Listing[PagedT],
+        conditions: Sequence[Any],
+        first: int | None,
+        after: str | None,
+        limits: GraphQLLimits,
+    ) -> Connection[Any]:
+        """A root list: the page `first` and `after` ask for, of the rows `conditions` match."""
+        page = await reads.page(
+            conditions, page_size(first, limits), decode_cursor(after, reads.cursor_kind)
+        )
+        return cls.of(page, lambda: reads.count(conditions))
 
     @classmethod
     def of(cls, page: Page[PagedT], count: Callable[[], Awaitable[int]]) -> Connection[Any]:

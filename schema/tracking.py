@@ -14,7 +14,7 @@ from models.tracking.offers import OfferRecord
 from schema.context import GraphQLContext
 from schema.errors import bad_user_input
 from schema.permissions import CanAdminister, CanRead
-from schema.relay import After, Connection, First, decode_cursor, node, node_of, page_size
+from schema.relay import After, Connection, First, node, node_of, node_or_none
 
 
 @node_of(OfferRecord)
@@ -60,25 +60,19 @@ class CreateTrackingLinkInput:
 class TrackingQuery:
     @strawberry.field(permission_classes=[CanRead], description="An offer by its id.")
     async def offer(self, info: Info[GraphQLContext, None], id: uuid.UUID) -> Offer | None:
-        record = await info.context.loaders.offer_by_id.load(id)
-        return None if record is None else node(record)
+        return node_or_none(await info.context.loaders.offer_by_id.load(id))
 
     @strawberry.field(permission_classes=[CanRead], description="Offers, newest first.")
     async def offers(
         self, info: Info[GraphQLContext, None], first: First = None, after: After = None
     ) -> Connection[Offer]:
-        page = await offers.offers_page(
-            page_size(first, info.context.limits),
-            decode_cursor(after, OfferRecord.CURSOR_KIND),
-        )
-        return Connection.of(page, offers.count_offers)
+        return await Connection.listing(offers.READS, (), first, after, info.context.limits)
 
     @strawberry.field(permission_classes=[CanRead], description="A tracking link by its id.")
     async def tracking_link(
         self, info: Info[GraphQLContext, None], id: uuid.UUID
     ) -> TrackingLink | None:
-        record = await info.context.loaders.tracking_link_by_id.load(id)
-        return None if record is None else node(record)
+        return node_or_none(await info.context.loaders.tracking_link_by_id.load(id))
 
     @strawberry.field(
         permission_classes=[CanRead], description="Tracking links, newest first; of one offer."
@@ -90,12 +84,9 @@ class TrackingQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[TrackingLink]:
-        page = await links.tracking_links_page(
-            offer_id,
-            page_size(first, info.context.limits),
-            decode_cursor(after, TrackingLinkRecord.CURSOR_KIND),
+        return await Connection.listing(
+            links.READS, links.conditions(offer_id), first, after, info.context.limits
         )
-        return Connection.of(page, lambda: links.count_tracking_links(offer_id))
 
 
 @strawberry.type

@@ -25,13 +25,8 @@ info string (the label after the opening fence) and the line of its opening fenc
 
 Which blocks are executed: every ```graphql block, with no exceptions; the
 ```graphql-sdl excerpts are only checked against the printed SDL, and other labels
-(```text, ```json, ```sh, ...) are not read.
-
-Docs may describe schema changes that land together with them: `AWAITED` lists the
-fields an SDL excerpt may show before `conversions graphql-schema` prints them. An
-excerpt that differs from the printed schema only by those is skipped, with the
-reason, rather than failed; once the schema prints them it is checked like any
-other. Executable examples never select awaited fields.
+(```text, ```json, ```sh, ...) are not read. An excerpt that differs from the printed
+schema fails: docs show the schema as `conversions graphql-schema` prints it.
 """
 
 from __future__ import annotations
@@ -76,22 +71,16 @@ from graphql import (
 from litestar import Litestar
 from piccolo.engine.base import Engine
 
-from models.api_keys import Scope
-from models.clicks import NewClick, create_click
-from models.tracking import create_offer, create_tracking_link
+from models.clicks.service import NewClick, create_click
+from models.keys import Scope
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer
 from tests.graphql_client import issue_key, seed_conversion
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 EXECUTABLE = "graphql"
 SDL_EXCERPT = "graphql-sdl"
-
-# (type, field) -> the type the docs give it, for schema changes landing with the docs.
-# Delete an entry once `conversions graphql-schema` prints the field so.
-AWAITED: dict[tuple[str, str], str] = {
-    ("RecordConversionInput", "amount"): "Decimal",
-    ("ConversionConflict", "conversion"): "Conversion!",
-}
 
 
 @dataclass(frozen=True)
@@ -293,72 +282,61 @@ def _input_value_mismatches(
             )
 
 
-def _awaited(type_name: str, field: FieldDefinitionNode | InputValueDefinitionNode) -> bool:
-    return AWAITED.get((type_name, field.name.value)) == _signature(field)
-
-
 def _field_mismatches(
     definition: ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode,
     twin: ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode,
-) -> Iterator[tuple[str, bool]]:
+) -> Iterator[str]:
+    """Fields (and their arguments) shown otherwise than printed."""
     name = definition.name.value
     printed = {field.name.value: field for field in twin.fields or ()}
     for field in definition.fields or ():
         where = f"{name}.{field.name.value}"
         printed_field = printed.get(field.name.value)
         if printed_field is None:
-            yield f"{where} is not in the printed schema", _awaited(name, field)
+            yield f"{where} is not in the printed schema"
             continue
         if _signature(field) != _signature(printed_field):
             yield (
-                (
-                    f"{where} is {_signature(field)} in the docs, "
-                    f"{_signature(printed_field)} in the printed schema"
-                ),
-                _awaited(name, field),
+                f"{where} is {_signature(field)} in the docs, "
+                f"{_signature(printed_field)} in the printed schema"
             )
-        for mismatch in _input_value_mismatches(
+        yield from _input_value_mismatches(
             where, field.arguments or (), printed_field.arguments or ()
-        ):
-            yield mismatch, False
+        )
 
 
-def excerpt_mismatches(block: Block) -> list[tuple[str, bool]]:
-    """What an SDL excerpt says that the printed schema does not, each flagged when AWAITED."""
+def excerpt_mismatches(block: Block) -> list[str]:
+    """What an SDL excerpt says that the printed schema does not."""
     excerpt = _parse(block)
     if isinstance(excerpt, list):
-        return [(problem, False) for problem in excerpt]
+        return excerpt
     printed = {
         definition.name.value: definition
         for definition in parse(printed_sdl()).definitions
         if isinstance(definition, TypeDefinitionNode)
     }
-    mismatches: list[tuple[str, bool]] = []
+    mismatches: list[str] = []
     for definition in excerpt.definitions:
         if not isinstance(definition, TypeDefinitionNode):
-            mismatches.append((f"not a type definition: {print_ast(definition)[:60]!r}", False))
+            mismatches.append(f"not a type definition: {print_ast(definition)[:60]!r}")
             continue
         name = definition.name.value
         twin = printed.get(name)
         if twin is None:
-            mismatches.append((f"type {name} is not in the printed schema", False))
+            mismatches.append(f"type {name} is not in the printed schema")
         elif type(twin) is not type(definition):
-            mismatches.append((f"{name} is a {twin.kind} in the printed schema", False))
+            mismatches.append(f"{name} is a {twin.kind} in the printed schema")
         elif isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
             assert isinstance(twin, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode)
             mismatches += _field_mismatches(definition, twin)
         elif isinstance(definition, InputObjectTypeDefinitionNode):
             assert isinstance(twin, InputObjectTypeDefinitionNode)
-            for field in definition.fields or ():
-                mismatches += [
-                    (mismatch, _awaited(name, field))
-                    for mismatch in _input_value_mismatches(name, (field,), twin.fields or ())
-                ]
+            mismatches += _input_value_mismatches(name, definition.fields or (), twin.fields or ())
         elif isinstance(definition, EnumTypeDefinitionNode):
             assert isinstance(twin, EnumTypeDefinitionNode)
             values = {value.name.value for value in twin.values or ()}
             mismatches += [
-                (f"{name}.{value.name.value} is not in the printed schema", False)
+                f"{name}.{value.name.value} is not in the printed schema"
                 for value in definition.values or ()
                 if value.name.value not in values
             ]
@@ -366,65 +344,47 @@ def excerpt_mismatches(block: Block) -> list[tuple[str, bool]]:
             assert isinstance(twin, UnionTypeDefinitionNode)
             members = {member.name.value for member in twin.types or ()}
             mismatches += [
-                (f"{member.name.value} is not a member of {name}", False)
+                f"{member.name.value} is not a member of {name}"
                 for member in definition.types or ()
                 if member.name.value not in members
             ]
         elif not isinstance(definition, ScalarTypeDefinitionNode):
-            mismatches.append((f"{name}: excerpts of a {definition.kind} are not checked", False))
+            mismatches.append(f"{name}: excerpts of a {definition.kind} are not checked")
     return mismatches
 
 
 @pytest.mark.parametrize("block", blocks_labelled(SDL_EXCERPT))
 def test_a_graphql_sdl_block_is_part_of_the_printed_schema(block: Block) -> None:
     mismatches = excerpt_mismatches(block)
-    contradictions = [mismatch for mismatch, awaited in mismatches if not awaited]
-    if contradictions:
+    if mismatches:
         pytest.fail(
             _report(
                 block,
                 "a ```graphql-sdl excerpt that the printed schema contradicts",
-                contradictions,
+                mismatches,
                 "excerpts may leave things out, never differ",
             )
         )
-    if mismatches:
-        pytest.skip(
-            f"{block.where} shows schema changes not printed yet (AWAITED): "
-            + "; ".join(mismatch for mismatch, _ in mismatches)
-        )
 
 
-def test_an_excerpt_that_differs_from_the_printed_schema_fails(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(AWAITED, ("Offer", "ownerId"), "UUID!")
-    text = (
-        "type Click { id: UUID!  s1: String }\n"
-        "input ClickFilter { stage: String }\n"
-        "enum Stage { NONE LOST }\n"
-        "union RecordConversionResult = ConversionRecorded | Other\n"
-        "type Query { offers(first: Int = 10): OfferConnection! }\n"
-        "type Offer { id: UUID!  ownerId: UUID! }\n"
-    )
-    mismatches = excerpt_mismatches(Block(REPO / "docs" / "example.md", 10, SDL_EXCERPT, text))
-    assert [awaited for _, awaited in mismatches] == [False] * 5 + [True], mismatches
-
-
-def test_awaited_fields_are_changes_the_docs_show() -> None:
-    """An AWAITED entry is there for an excerpt that shows it, and for nothing else."""
-    shown: set[tuple[str, str]] = set()
-    for block in all_blocks():
-        document = _parse(block) if block.label == SDL_EXCERPT else []
-        for definition in [] if isinstance(document, list) else document.definitions:
-            if isinstance(definition, ObjectTypeDefinitionNode | InputObjectTypeDefinitionNode):
-                name = definition.name.value
-                shown |= {
-                    (name, field.name.value)
-                    for field in definition.fields or ()
-                    if _awaited(name, field)
-                }
-    assert set(AWAITED) <= shown, set(AWAITED) - shown
+@pytest.mark.parametrize(
+    "text",
+    [
+        "type Click { id: UUID!  s1: String }\n",  # a field Click does not have
+        "input ClickFilter { stage: String }\n",  # a field shown with another type
+        "enum Stage { NONE LOST }\n",  # a value Stage does not have
+        "union RecordConversionResult = ConversionRecorded | Other\n",  # not a member
+        "type Query { offers(first: Int = 10): OfferConnection! }\n",  # another default
+        "type Offer { id: UUID!  ownerId: UUID! }\n",  # a field Offer does not have
+        "type Nowhere { id: UUID! }\n",  # a type the schema does not have
+        "input Offer { id: UUID! }\n",  # a type of another kind
+    ],
+)
+def test_an_excerpt_that_differs_from_the_printed_schema_fails(text: str) -> None:
+    block = Block(REPO / "docs" / "example.md", 10, SDL_EXCERPT, text)
+    assert len(excerpt_mismatches(block)) == 1, excerpt_mismatches(block)
+    with pytest.raises(pytest.fail.Exception, match="the printed schema contradicts"):
+        test_a_graphql_sdl_block_is_part_of_the_printed_schema(block)
 
 
 # --- ```graphql: every example runs against the app, on this engine ---------------------
@@ -438,7 +398,8 @@ async def _seed() -> dict[str, Any]:
         NewClick(
             tracking_link_id=link.id,
             type="ppc",
-            sub_ids={"s1": "campaign-7", "s2": "adgroup-3"},
+            s1="campaign-7",
+            s2="adgroup-3",
             country="DE",
             player_id="p-77",
             created_at=datetime.now(UTC) - timedelta(hours=1),

@@ -1,13 +1,11 @@
-"""Reading clicks: by id, and filtered keyset pages."""
+"""Reading clicks: `READS` (by id, keyset pages, counts) and the filter for pages."""
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from models.clicks.records import SUB_ID_NAMES, ClickRecord, SubIds
-from models.paging import Cursor, Page
 from models.store.reads import TableReads
 from models.store.tables import Click, Stage
 
@@ -46,17 +44,3 @@ class ClickFilter(SubIds):
             if (value := getattr(self, name)) is not None:
                 conditions.append(getattr(Click, name) == value)
         return conditions
-
-
-async def clicks_page(
-    click_filter: ClickFilter, first: int, after: Cursor | None = None
-) -> Page[ClickRecord]:
-    return await READS.page(click_filter.conditions(), first, after)
-
-
-async def count_clicks(click_filter: ClickFilter) -> int:
-    return await READS.count(click_filter.conditions())
-
-
-async def clicks_by_ids(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ClickRecord]:
-    return await READS.by_ids(ids)

@@ -5,6 +5,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from models.clicks.records import SUB_ID_NAMES, SubIds
 from models.errors import FieldError, InvalidInputError, text_errors
@@ -81,6 +82,7 @@ async def create_click(new_click: NewClick) -> uuid.UUID:
         errors.append(FieldError("tracking_link_id", "not_found", message))
     if errors:
         raise InvalidInputError(errors)
+    sub_ids: dict[str, Any] = {name: getattr(new_click, name) or None for name in SUB_ID_NAMES}
     click = Click(
         created_at=new_click.created_at or datetime.now(UTC),
         player_id=new_click.player_id or None,
@@ -90,7 +92,7 @@ async def create_click(new_click: NewClick) -> uuid.UUID:
         country=new_click.country.upper() if new_click.country else None,
         tracking_link=new_click.tracking_link_id,
         type=new_click.type.lower() if new_click.type else None,
-        **{name: getattr(new_click, name) or None for name in SUB_ID_NAMES},
+        **sub_ids,
         browser_family=new_click.browser_family,
         os_family=new_click.os_family,
         device_family=new_click.device_family,

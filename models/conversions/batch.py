@@ -63,7 +63,7 @@ async def write_batch(batch: list[Report]) -> list[Outcome]:
     )
     resolution = await write_conversion_batch(
         click_ids,
-        deposit_keys,  # type: ignore[arg-type]  # transaction ids filtered to str above
+        deposit_keys,
         partial(_resolve_batch, batch),
         # A test report writes nothing, so only a look-up can tell it is a repeat.
         look_up_repeats=any(report.conversion.test for report in batch),

@@ -1,4 +1,5 @@
-"""Reading conversions: by id, filtered keyset pages, a click's pages, counts."""
+"""Reading conversions: `READS` (by id, keyset pages, a click's pages, counts) and the
+filter for pages."""
 
 import uuid
 from collections.abc import Sequence
@@ -46,25 +47,12 @@ class ConversionFilter:
         return conditions
 
 
-async def conversions_page(
-    conversion_filter: ConversionFilter, first: int, after: Cursor | None = None
-) -> Page[ConversionRecord]:
-    return await READS.page(conversion_filter.conditions(), first, after)
-
-
-async def count_conversions(conversion_filter: ConversionFilter) -> int:
-    return await READS.count(conversion_filter.conditions())
-
-
-async def conversions_by_ids(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ConversionRecord]:
-    return await READS.by_ids(ids)
-
-
-async def count_conversions_of_clicks(click_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def count_of_clicks(click_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
     return await READS.count_by(Conversion.click, click_ids)
 
 
-async def conversion_pages_of_clicks(
+async def pages_of_clicks(
     click_ids: Sequence[uuid.UUID], first: int, after: Cursor | None = None
 ) -> dict[uuid.UUID, Page[ConversionRecord]]:
+    """The same page of each click's conversions, in two statements for all of them."""
     return await READS.pages_by(Conversion.click, click_ids, first, after)

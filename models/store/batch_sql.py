@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 from piccolo.columns import UUID, BigInt, Boolean, Column, ForeignKey, Text, Timestamptz, Varchar
 
-from models.store.engine import PostgresStore, SQLiteStore, Store
+from models.store.engine import PostgresStore, SQLiteStore, current_engine
 from models.store.tables import Conversion
 
 OutcomeT = TypeVar("OutcomeT")
@@ -135,7 +135,7 @@ async def write_conversion_batch(
     batch with it when the unique indexes find a repeat. SQLite, which holds the whole
     database's write lock anyway, always looks up.
     """
-    engine: Store = Conversion._meta.db
+    engine = current_engine()
     if isinstance(engine, SQLiteStore):
         return await engine.run_in_write_transaction(
             partial(write_sqlite, click_ids=click_ids, deposit_keys=deposit_keys, resolve=resolve)
@@ -163,9 +163,10 @@ async def _postgres_transaction(
 ) -> Resolution[OutcomeT]:
     async with engine.transaction() as transaction:
         connection = transaction.connection
-        return await write_postgres(
+        resolution = await write_postgres(
             connection, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
         )
+    return resolution
 
 
 async def write_postgres(

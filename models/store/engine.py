@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -54,7 +55,12 @@ class ClosingSQLiteTransaction(SQLiteTransaction):
                 await connection.close()
             raise
 
-    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+    async def __aexit__(
+        self,
+        exception_type: type[BaseException] | None,
+        exception: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
         try:
             return await super().__aexit__(exception_type, exception, traceback)
         except BaseException:
@@ -152,7 +158,12 @@ class ReleasingPostgresTransaction(PostgresTransaction):
                 await self._discard(connection)
             raise
 
-    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+    async def __aexit__(
+        self,
+        exception_type: type[BaseException] | None,
+        exception: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
         if self._parent is not None:
             return await super().__aexit__(exception_type, exception, traceback)
         if exception_type is asyncio.CancelledError:

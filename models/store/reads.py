@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from piccolo.columns import Column
 from piccolo.query import Select
@@ -22,6 +22,8 @@ from models.store.rows import RowMapping
 
 
 class _Identified(Protocol):
+    CURSOR_KIND: ClassVar[str]
+
     @property
     def id(self) -> uuid.UUID: ...
 
@@ -37,6 +39,7 @@ class TableReads(Generic[RecordT]):
     def __init__(self, table: type[Table], record_type: type[RecordT], timestamp: Column) -> None:
         self.table = table
         self.mapping = RowMapping(table, record_type)
+        self.cursor_kind: str = record_type.CURSOR_KIND
         self.timestamp = timestamp
         self.id = table._meta.primary_key
 

@@ -1,13 +1,12 @@
 """Tracking links: a partner's link to an offer; every visit through one is a click."""
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from models.errors import FieldError, InvalidInputError, text_errors
-from models.paging import Cursor, Page
+from models.paging import Cursor
 from models.store.reads import TableReads
 from models.store.tables import MAX_ID_LENGTH, Offer, TrackingLink
 
@@ -53,19 +52,6 @@ async def create_tracking_link(
     return READS.mapping.record(link.to_dict())
 
 
-def _conditions(offer_id: uuid.UUID | None) -> list[Any]:
+def conditions(offer_id: uuid.UUID | None) -> list[Any]:
+    """Every link, or one offer's."""
     return [] if offer_id is None else [TrackingLink.offer == offer_id]
-
-
-async def tracking_links_page(
-    offer_id: uuid.UUID | None, first: int, after: Cursor | None = None
-) -> Page[TrackingLinkRecord]:
-    return await READS.page(_conditions(offer_id), first, after)
-
-
-async def count_tracking_links(offer_id: uuid.UUID | None) -> int:
-    return await READS.count(_conditions(offer_id))
-
-
-async def tracking_links_by_ids(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackingLinkRecord]:
-    return await READS.by_ids(ids)

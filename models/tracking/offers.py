@@ -1,14 +1,13 @@
 """Offers: what partners promote, the operator's landing page."""
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from models.errors import FieldError, InvalidInputError, text_errors
-from models.paging import Cursor, Page
+from models.paging import Cursor
 from models.store.reads import TableReads
 from models.store.tables import MAX_NAME_LENGTH, Offer
 
@@ -67,15 +66,3 @@ async def create_offer(name: str, landing_url: str) -> OfferRecord:
     offer = Offer(name=name.strip(), landing_url=landing_url, created_at=datetime.now(UTC))
     await offer.save()
     return READS.mapping.record(offer.to_dict())
-
-
-async def offers_page(first: int, after: Cursor | None = None) -> Page[OfferRecord]:
-    return await READS.page((), first, after)
-
-
-async def count_offers() -> int:
-    return await READS.count()
-
-
-async def offers_by_ids(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OfferRecord]:
-    return await READS.by_ids(ids)
