@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -21,7 +22,7 @@ mutation Record($input: RecordConversionInput!) {
     __typename
     ... on ConversionRecorded { test conversion { ...fields } }
     ... on DuplicateConversion { conversion { ...fields } }
-    ... on ConversionConflict { message }
+    ... on ConversionConflict { message conversion { ...fields } }
     ... on ClickNotFound { clickId }
     ... on ValidationErrors { errors { field code message } }
   }
@@ -133,6 +134,9 @@ async def test_a_deposit_retry_is_a_duplicate_and_a_changed_one_a_conflict(
     conflict = await _record(graphql, **deposit, amount="10.51", currency="GBP")
     assert conflict["__typename"] == "ConversionConflict"
     assert "tx-9" in conflict["message"]
+    # The stored deposit comes back, so a client sees what it conflicts with.
+    assert conflict["conversion"]["id"] == first["conversion"]["id"]
+    assert conflict["conversion"]["amount"] == "10.50"
     other_currency = await _record(graphql, **deposit, amount="10.50", currency="EUR")
     assert other_currency["__typename"] == "ConversionConflict"
     assert await Conversion.count() == 1
@@ -380,3 +384,39 @@ async def test_create_click_refuses_an_unknown_tracking_link_and_bad_sub_ids(
         ("s4", "control_character"),
     }
     assert await Click.count() == 0
+
+
+async def test_datetimes_read_one_way_utc_to_the_microsecond(graphql: GraphQL) -> None:
+    click_id = str(await seed_click())
+    occurred = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    local = occurred.astimezone(timezone(timedelta(hours=-3, minutes=-30)))
+    result = await _record(graphql, clickId=click_id, type="INSTALL", occurredAt=local.isoformat())
+    conversion = result["conversion"]
+    for value in (conversion["occurredAt"], conversion["receivedAt"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", value), value
+    assert conversion["occurredAt"] == occurred.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+async def test_every_graphql_error_carries_a_code(graphql: GraphQL) -> None:
+    cases = {
+        "{ clicks(first: 1) { totalCount ": "GRAPHQL_PARSE_FAILED",
+        "{ clickz { totalCount } }": "GRAPHQL_VALIDATION_FAILED",
+        "{ clicks(first: -1) { totalCount } }": "BAD_USER_INPUT",
+    }
+    for query, code in cases.items():
+        [error] = await graphql.errors(query)
+        assert error["extensions"]["code"] == code, (query, error)
+    [error] = await graphql.errors(
+        "query($id: UUID!) { click(id: $id) { id } }", {"id": "not-a-uuid"}
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_click_input_error_names_the_field_as_graphql_spells_it(graphql: GraphQL) -> None:
+    [error] = await graphql.errors(
+        'mutation { createClick(input: {playerId: "a\\u0000b", userAgent: "x"}) { id } }'
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    [field_error] = error["extensions"]["errors"]
+    assert field_error["field"] == "playerId"
+    assert field_error["message"].startswith("playerId ")
