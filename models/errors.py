@@ -63,17 +63,15 @@ class StoreUnavailable:
     reason: str
 
 
-class _ErrorBody(msgspec.Struct):
+class ErrorBody(msgspec.Struct):
+    """The shape of every JSON error body of the HTTP faces (OpenAPI shows it)."""
+
     errors: list[FieldError]
-
-
-# For OpenAPI: the shape of every JSON error body of the HTTP faces.
-ErrorBody = _ErrorBody
 
 
 def error_body(errors: Iterable[FieldError], naming: FieldNaming = as_named) -> bytes:
     """The JSON envelope: `{"errors": [{"field": ..., "code": ..., "message": ...}]}`."""
-    return msgspec.json.encode(_ErrorBody([error.named(naming) for error in errors]))
+    return msgspec.json.encode(ErrorBody([error.named(naming) for error in errors]))
 
 
 def text_errors(

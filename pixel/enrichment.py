@@ -20,12 +20,11 @@ import ua_parser
 from geoip2fast import GeoIP2Fast
 from litestar import Request
 
+from models.clicks.service import MAX_HEADER_VALUE_LENGTH
 from models.metadata import RequestMetadata
 from models.store.tables import MAX_FAMILY_LENGTH
 from pixel.client_ip import TrustedProxies
 
-# Browsers send headers of any size; what we keep of them is bounded.
-MAX_HEADER_VALUE_LENGTH = 2048
 # The package's file with both IPv4 and IPv6 networks (its own default holds IPv4 only),
 # by full path: geoip2fast would look for a bare file name in the working directory first.
 DEFAULT_COUNTRY_DATA_FILE = str(files("geoip2fast").joinpath("geoip2fast-ipv6.dat.gz"))

@@ -57,6 +57,7 @@ class Listing(Protocol[PagedT]):
 
 
 def node_or_none(record: Any) -> Any:
+    """A loader's answer as a node: None stays None (the id names nothing)."""
     return None if record is None else node(record)
 
 

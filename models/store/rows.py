@@ -81,11 +81,8 @@ class RowMapping(Generic[RecordT]):
                 group_columns = tuple(member.name for member in dataclasses.fields(hint))
                 self._groups.append(_Group(field.name, hint, group_columns))
                 continue
-            column = field.name
-            if column.endswith(FOREIGN_KEY_SUFFIX) and column[: -len(FOREIGN_KEY_SUFFIX)] in (
-                foreign_keys
-            ):
-                column = column[: -len(FOREIGN_KEY_SUFFIX)]
+            referenced = field.name.removesuffix(FOREIGN_KEY_SUFFIX)
+            column = referenced if referenced in foreign_keys else field.name
             self._fields.append(_Field(field.name, column, _reader(hint), _writer(hint)))
         mapped = {field.column for field in self._fields} | {
             column for group in self._groups for column in group.columns
