@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 trusted_proxies=settings.proxies,
                 retry_after_seconds=settings.retry_after_seconds,
                 rate_limit_per_minute=settings.pixel_rate_limit_per_minute,
+                default_fire_terms=settings.default_fire_terms,
             ),
             create_tracking_router(
                 trusted_proxies=settings.proxies,
@@ -129,6 +130,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=LoggingConfig(
             log_exceptions="never",
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            loggers={
+                **LoggingConfig().loggers,
+                # Its DEBUG lines carry every statement's parameters: fire secrets and key
+                # hashes among them. Secrets never reach a log, whatever LOG_LEVEL says.
+                "aiosqlite": {"level": "WARNING"},
+            },
         ),
         debug=settings.conversions_dev,
     )

@@ -13,9 +13,31 @@ from models.keys import Scope, create_api_key, list_api_keys, revoke_api_key
 from models.store.piccolo_app import APP_NAME
 
 
+def _settings_errors() -> list[str]:
+    """What is wrong with the environment's settings, without echoing any value: a
+    secret may be among them."""
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    try:
+        Settings.from_env()
+    except ValidationError as invalid:
+        return [
+            f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
+            for error in invalid.errors()
+        ]
+    return []
+
+
 def _serve(arguments: argparse.Namespace) -> int:
     import uvicorn
 
+    if errors := _settings_errors():
+        print("conversions serve: refusing to start with invalid settings:", file=sys.stderr)
+        for error in errors:
+            print(f"  {error}", file=sys.stderr)
+        return 2
     if arguments.dev:
         # Read by create_app() in every worker process, which import the app afresh.
         os.environ["CONVERSIONS_DEV"] = "true"

@@ -11,10 +11,12 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.conversions.signatures import MIN_FIRE_SECRET_LENGTH, FireTerms
 from models.store.engine import Store, create_engine
+from models.store.tables import FirePolicy
 from models.tracking.visits import QUERY_PARAMETER_NAME
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import DEFAULT_COUNTRY_DATA_FILE
@@ -31,6 +33,10 @@ def _networks(value: Any) -> Any:
             if entry.strip()
         )
     return value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 Networks = Annotated[tuple[IPNetwork, ...], NoDecode, BeforeValidator(_networks)]
@@ -58,6 +64,10 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, gt=0)
     # Fires per client address per minute and worker process; 0 turns the limit off.
     pixel_rate_limit_per_minute: int = Field(default=0, ge=0)
+    # Fires on clicks without a tracking link (offers carry their own policy): open,
+    # signed_deposits or signed, with the secret that signs them.
+    pixel_fire_policy: Annotated[FirePolicy, BeforeValidator(_lower)] = FirePolicy.OPEN
+    pixel_fire_secret: SecretStr | None = Field(default=None, min_length=MIN_FIRE_SECRET_LENGTH)
     # Used when a landing URL has no `{click_id}` placeholder.
     click_id_parameter: str = "click_id"
     # A geoip2fast data file: a name inside the package or a path to a newer download.
@@ -84,6 +94,20 @@ class Settings(BaseSettings):
         if not QUERY_PARAMETER_NAME.fullmatch(value):
             raise ValueError("use 1 to 64 letters, digits, '_', '-', '.' or '~'")
         return value
+
+    @model_validator(mode="after")
+    def _signing_needs_a_secret(self) -> Settings:
+        if self.pixel_fire_policy is not FirePolicy.OPEN and self.pixel_fire_secret is None:
+            raise ValueError(
+                f"PIXEL_FIRE_POLICY={self.pixel_fire_policy.value} needs PIXEL_FIRE_SECRET: "
+                "without it no fire on a click without a tracking link could be signed"
+            )
+        return self
+
+    @property
+    def default_fire_terms(self) -> FireTerms:
+        secret = self.pixel_fire_secret
+        return FireTerms(self.pixel_fire_policy, (secret.get_secret_value(),) if secret else ())
 
     @property
     def proxies(self) -> TrustedProxies:

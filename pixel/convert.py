@@ -6,6 +6,8 @@ a status code. Every rule about the parameters lives in the service's input type
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, head, route
@@ -21,18 +23,22 @@ from models.conversions.outcomes import (
     Invalid,
     Outcome,
     Recorded,
+    SignatureRefused,
 )
-from models.conversions.service import record_conversion
+from models.conversions.service import judge_invalid_fire, record_conversion
+from models.conversions.signatures import FireSignature, FireTerms, PixelFire
 from models.errors import ErrorBody, FieldError, StoreUnavailable
 from models.store.tables import Source
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.openapi import PixelOperation
-from pixel.query import MAX_QUERY_BYTES, read_parameters
+from pixel.query import MAX_QUERY_BYTES, SIGNATURE_PARAMETER, read_parameters
 from pixel.rate_limit import RateLimiter
 from pixel.responses import errors_response, query_too_long_response, store_unavailable_response
 
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "text/plain")
+# A 401 names the scheme it wants (RFC 9110): the fire's `sig` parameter.
+SIGNATURE_CHALLENGE = {"WWW-Authenticate": 'Signature realm="pixel", parameter="sig"'}
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
@@ -64,6 +70,8 @@ def outcome_response(outcome: Outcome, retry_after_seconds: int) -> Response:
             )
         case Conflict(message=message):
             return errors_response(409, [FieldError("transaction_id", "conflict", message)])
+        case SignatureRefused(error):
+            return errors_response(401, [error], headers=SIGNATURE_CHALLENGE)
         case StoreUnavailable():
             return store_unavailable_response(
                 "the store cannot take the write now; retry later", retry_after_seconds
@@ -87,8 +95,9 @@ def _rate_limited(
     )
 
 
-async def _report(request: Request, click_id: str, *, dry_run: bool) -> RawConversion | Response:
-    """The report the request carries, or the answer to a request that carries none."""
+async def _parameters(request: Request) -> tuple[dict[str, str], list[FieldError]] | Response:
+    """The fire's parameters and the errors of reading them, or the answer to a request
+    whose parameters cannot be read."""
     query = request.scope["query_string"]
     if len(query) > MAX_QUERY_BYTES:
         return query_too_long_response(MAX_QUERY_BYTES)
@@ -109,17 +118,14 @@ async def _report(request: Request, click_id: str, *, dry_run: bool) -> RawConve
                 ],
             )
         parts.append(body)
-    values, reading_errors = read_parameters(*parts)
-    if dry_run:
-        values["test"] = "true"
-    report = RawConversion(click_id=click_id, **values)
-    if reading_errors:
-        return errors_response(422, reading_errors + validation_errors(report, reading_errors))
-    return report
+    return read_parameters(*parts)
 
 
 PIXEL_RESPONSES = {
     202: ResponseSpec(None, description="Recorded, or an exact repeat of a recorded conversion"),
+    401: ResponseSpec(
+        ErrorBody, description="The offer needs a signature the fire lacks, or sig is wrong"
+    ),
     404: ResponseSpec(ErrorBody, description="No click has this click_id"),
     409: ResponseSpec(ErrorBody, description="A deposit reused a transaction_id with other values"),
     413: ResponseSpec(ErrorBody, description="A POST body over 4 KiB"),
@@ -132,19 +138,38 @@ PIXEL_RESPONSES = {
 
 
 def create_pixel_router(
-    *, trusted_proxies: TrustedProxies, retry_after_seconds: int, rate_limit_per_minute: int
+    *,
+    trusted_proxies: TrustedProxies,
+    retry_after_seconds: int,
+    rate_limit_per_minute: int,
+    default_fire_terms: FireTerms,
 ) -> Router:
+    """The pixel; `default_fire_terms` hold fires on clicks without a tracking link."""
     limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
 
     async def record(request: Request, click_id: str, *, dry_run: bool) -> Response:
         if limited := _rate_limited(request, trusted_proxies, limiter):
             return limited
-        report = await _report(request, click_id, dry_run=dry_run)
-        if isinstance(report, Response):
-            return report
-        outcome = await record_conversion(
-            report, source=Source.PIXEL, metadata=request_metadata(request, trusted_proxies)
-        )
+        parameters = await _parameters(request)
+        if isinstance(parameters, Response):
+            return parameters
+        values, reading_errors = parameters
+        sig = values.pop(SIGNATURE_PARAMETER, None)
+        report = RawConversion(click_id=click_id, **values)
+        # Signed as received: HEAD's implied test=true is not part of what was signed.
+        fire = PixelFire(FireSignature.of(report, sig), default_fire_terms)
+        if dry_run:
+            report = replace(report, test="true")
+        if reading_errors:
+            errors = reading_errors + validation_errors(report, reading_errors)
+            outcome: Outcome = await judge_invalid_fire(report, fire, errors, now=datetime.now(UTC))
+        else:
+            outcome = await record_conversion(
+                report,
+                source=Source.PIXEL,
+                metadata=request_metadata(request, trusted_proxies),
+                fire=fire,
+            )
         return outcome_response(outcome, retry_after_seconds)
 
     @route(
@@ -157,7 +182,8 @@ def create_pixel_router(
         summary="Record a conversion (smart pixel)",
         description="Parameters go in the query string or, for POST, a URL-encoded form "
         "body: type (install|registration|deposit), test, player_id, currency, amount, "
-        "time, transaction_id. 202 means the conversion is durably stored.",
+        "time, transaction_id, and sig when the offer asks for signed fires. "
+        "202 means the conversion is durably stored.",
     )
     async def fire(request: Request, click_id: ClickIdParameter) -> Response:
         return await record(request, click_id, dry_run=False)

@@ -12,8 +12,12 @@ from models.errors import FieldError
 
 MAX_QUERY_BYTES = 4096
 # The parameters that matter; anything else (cache busters, method=postback, ...) is ignored.
+# A signed fire's HMAC (models/conversions/signatures.py); read like the others, so
+# that it too may be given only once.
+SIGNATURE_PARAMETER = "sig"
 PIXEL_PARAMETERS = frozenset(
     {"type", "test", "player_id", "currency", "amount", "time", "transaction_id"}
+    | {SIGNATURE_PARAMETER}
 )
 
 

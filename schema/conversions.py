@@ -158,6 +158,9 @@ def _result(outcome: outcomes.Outcome) -> RecordConversionResult:
         case StoreUnavailable():
             # An outage is no answer about the conversion: an error, so clients retry.
             raise store_unavailable()
+        case outcomes.SignatureRefused():
+            # Only pixel fires are held to fire policies; an API key vouches for its reports.
+            raise AssertionError("a report recorded with an API key was refused its signature")
 
 
 @strawberry.type

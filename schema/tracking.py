@@ -7,7 +7,8 @@ import uuid
 import strawberry
 from strawberry import Info
 
-from models.errors import InvalidInputError
+from models.errors import FieldError, InvalidInputError
+from models.store.tables import FirePolicy
 from models.tracking import links, offers
 from models.tracking.links import TrackingLinkRecord
 from models.tracking.offers import OfferRecord
@@ -16,6 +17,12 @@ from schema.errors import bad_user_input
 from schema.permissions import CanAdminister, CanRead
 from schema.relay import After, Connection, First, node, node_of, node_or_none
 
+strawberry.enum(
+    FirePolicy,
+    description="Which pixel fires of an offer must be signed: OPEN (none), SIGNED_DEPOSITS "
+    "(deposits), SIGNED (every type). See docs/security.md.",
+)
+
 
 @node_of(OfferRecord)
 @strawberry.type(description="What partners promote: the operator's landing page.")
@@ -23,6 +30,9 @@ class Offer(OfferRecord):
     landing_url: str = strawberry.field(
         description="Where tracking links send players; a {click_id} placeholder, if any, "
         "receives the click id, else it joins the query."
+    )
+    fire_policy: FirePolicy = strawberry.field(
+        description="Which of its pixel fires must carry a sig made with its fire secret."
     )
 
 
@@ -45,6 +55,26 @@ class CreateOfferInput:
     landing_url: str = strawberry.field(
         description="An absolute http(s) URL, at most 2048 characters; may hold {click_id}."
     )
+    fire_policy: FirePolicy = strawberry.field(
+        default=FirePolicy.OPEN, description="OPEN unless given."
+    )
+
+
+@strawberry.input(description="The fields of an offer to change; the others stay as they are.")
+class UpdateOfferInput:
+    name: str | None = None
+    landing_url: str | None = None
+    fire_policy: FirePolicy | None = strawberry.field(
+        default=None, description="Takes effect with the next fires, on every worker."
+    )
+
+
+@strawberry.type(description="A new fire secret: shown this once, never readable again.")
+class FireSecret:
+    secret: str = strawberry.field(
+        description="Sign fires with it: the hex HMAC-SHA256 of the canonical string. "
+        "The secret it replaced stays valid for 24 hours."
+    )
 
 
 @strawberry.input(description="A new tracking link to an existing offer.")
@@ -54,6 +84,10 @@ class CreateTrackingLinkInput:
     creative: str | None = strawberry.field(
         default=None, description="The banner, mail or post it appears in."
     )
+
+
+def _offer_not_found(field: str) -> FieldError:
+    return FieldError(field, "not_found", f"no offer has this {{{field}}}")
 
 
 @strawberry.type
@@ -97,10 +131,37 @@ class TrackingMutation:
     )
     async def create_offer(self, input: CreateOfferInput) -> Offer:
         try:
-            record = await offers.create_offer(input.name, input.landing_url)
+            record = await offers.create_offer(input.name, input.landing_url, input.fire_policy)
         except InvalidInputError as invalid:
             raise bad_user_input("invalid offer", invalid.errors) from invalid
         return node(record)
+
+    @strawberry.mutation(
+        permission_classes=[CanAdminister],
+        description="Change an offer's name, landing URL or fire policy: an admin key.",
+    )
+    async def update_offer(self, id: uuid.UUID, input: UpdateOfferInput) -> Offer:
+        changes = offers.OfferChanges(
+            name=input.name, landing_url=input.landing_url, fire_policy=input.fire_policy
+        )
+        try:
+            record = await offers.update_offer(id, changes)
+        except InvalidInputError as invalid:
+            raise bad_user_input("invalid offer", invalid.errors) from invalid
+        if record is None:
+            raise bad_user_input("no such offer", [_offer_not_found("id")])
+        return node(record)
+
+    @strawberry.mutation(
+        permission_classes=[CanAdminister],
+        description="Give an offer a new fire secret, returned once; the one it replaces "
+        "stays valid for 24 hours: an admin key.",
+    )
+    async def rotate_fire_secret(self, offer_id: uuid.UUID) -> FireSecret:
+        secret = await offers.rotate_fire_secret(offer_id)
+        if secret is None:
+            raise bad_user_input("no such offer", [_offer_not_found("offer_id")])
+        return FireSecret(secret=secret)
 
     @strawberry.mutation(
         permission_classes=[CanAdminister],

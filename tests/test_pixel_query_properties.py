@@ -25,7 +25,7 @@ from models.conversions.input import (
 )
 from models.errors import FieldError, InvalidInputError
 from models.store.tables import MAX_ID_LENGTH, ConversionType, Currency
-from pixel.query import PIXEL_PARAMETERS, read_parameters
+from pixel.query import PIXEL_PARAMETERS, SIGNATURE_PARAMETER, read_parameters
 
 RECEIVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 # No example database: CI runs from a clean checkout and nothing should appear in the tree.
@@ -78,6 +78,7 @@ def read_and_parse(click_id: str, *parts: bytes) -> ConversionInput | list[Field
     assert set(values) <= PIXEL_PARAMETERS
     assert all(error.field in PIXEL_PARAMETERS for error in reading_errors)
     assert not {error.field for error in reading_errors} & set(values)
+    values.pop(SIGNATURE_PARAMETER, None)
     report = RawConversion(click_id=click_id, **values)
     if reading_errors:
         return reading_errors + validation_errors(report, reading_errors)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
 
 from models.conversions.input import ConversionInput, check_not_before_click
@@ -20,14 +21,21 @@ from models.conversions.outcomes import (
     Invalid,
     Outcome,
     Recorded,
+    SignatureRefused,
 )
 from models.conversions.records import ConversionRecord
-from models.errors import InvalidInputError
+from models.conversions.signatures import FireTerms, PixelFire, verify_fire
+from models.errors import FieldError, InvalidInputError
 from models.store.batch_sql import ClickState, Resolution, Row, write_conversion_batch
 from models.store.rows import RowMapping
-from models.store.tables import Conversion, ConversionType, Stage
+from models.store.tables import Conversion, ConversionType, FirePolicy, Stage
 
 ROWS = RowMapping(Conversion, ConversionRecord)
+TRANSACTION_ID_REQUIRED = FieldError(
+    "transaction_id",
+    "required",
+    "{transaction_id} is required on a signed deposit, so that a replay is only a repeat",
+)
 
 # The same event reported again: a click's install or registration, or a click's
 # deposit with a given transaction id. Deposits without one have no key.
@@ -36,10 +44,25 @@ EventKey = tuple[uuid.UUID, ConversionType, str | None]
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A validated report and the record it would store."""
+    """A validated report and the record it would store; `fire` for a pixel fire, held
+    to its click's fire terms, None for a report recorded with an API key."""
 
     conversion: ConversionInput
     record: ConversionRecord
+    fire: PixelFire | None = None
+
+
+def fire_terms(click: ClickState, fire: PixelFire, *, now: datetime) -> FireTerms:
+    """The terms of the click's offer; the settings' for a click without a tracking link."""
+    if click.fire_policy is None:
+        return fire.default_terms
+    return FireTerms.of_offer(
+        FirePolicy(click.fire_policy),
+        click.fire_secret,
+        click.previous_fire_secret,
+        click.previous_fire_secret_expires_at,
+        now=now,
+    )
 
 
 def event_key(conversion: ConversionInput) -> EventKey | None:
@@ -110,6 +133,22 @@ def _resolve(
     click = clicks.get(conversion.click_id)
     if click is None:
         return ClickNotFound(conversion.click_id)
+    record = report.record
+    if report.fire is not None:
+        # Checked first: an unauthentic fire learns nothing else about the click.
+        terms = fire_terms(click, report.fire, now=conversion.received_at)
+        verdict = verify_fire(terms, report.fire.signature, conversion.click_id, conversion.type)
+        if isinstance(verdict, SignatureRefused):
+            return verdict
+        if verdict:
+            record = replace(record, verified=True)
+            if (
+                terms.policy is not FirePolicy.OPEN
+                and conversion.type is ConversionType.DEPOSIT
+                and conversion.transaction_id is None
+            ):
+                # So that a replayed signed deposit can only ever be a repeat.
+                return Invalid([TRANSACTION_ID_REQUIRED])
     try:
         check_not_before_click(conversion, click.created_at)
     except InvalidInputError as invalid:
@@ -132,7 +171,6 @@ def _resolve(
         return Duplicate(existing)
 
     is_deposit = conversion.type is ConversionType.DEPOSIT
-    record = report.record
     if is_deposit and conversion.click_id not in deposited:
         record = replace(record, is_first_deposit=True)
     if conversion.test:

@@ -40,4 +40,13 @@ class Invalid:
     errors: list[FieldError]
 
 
-Outcome = Recorded | Duplicate | Conflict | ClickNotFound | Invalid | StoreUnavailable
+@dataclass(frozen=True)
+class SignatureRefused:
+    """A pixel fire whose offer needs a signature it lacks, or with a wrong one."""
+
+    error: FieldError
+
+
+Outcome = (
+    Recorded | Duplicate | Conflict | ClickNotFound | Invalid | SignatureRefused | StoreUnavailable
+)

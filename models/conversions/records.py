@@ -42,6 +42,8 @@ class ConversionRecord:
     browser_family: str | None
     os_family: str | None
     device_family: str | None
+    # A valid signature came with it, or an API key recorded it.
+    verified: bool
 
     @property
     def cursor(self) -> Cursor:

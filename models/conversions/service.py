@@ -12,12 +12,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from models.conversions.batch import Report, write_batch
+from models.conversions.batch import Report, fire_terms, write_batch
 from models.conversions.input import RawConversion, parse_conversion
-from models.conversions.outcomes import Invalid, Outcome
+from models.conversions.outcomes import Invalid, Outcome, SignatureRefused
 from models.conversions.records import ConversionRecord
-from models.errors import InvalidInputError, StoreUnavailable
+from models.conversions.signatures import PixelFire, verify_fire
+from models.errors import FieldError, InvalidInputError, StoreUnavailable
 from models.metadata import RequestMetadata
+from models.store.batch_sql import read_click_state
 from models.store.group_commit import GroupCommitter, PerEventLoop
 from models.store.tables import Source
 
@@ -32,12 +34,17 @@ async def record_conversion(
     source: Source,
     metadata: RequestMetadata | None = None,
     received_at: datetime | None = None,
+    fire: PixelFire | None = None,
 ) -> Outcome:
+    """Record a report: a pixel `fire` is held to its click's fire terms; without one
+    the caller vouches for the report (an API key) and it is recorded as verified."""
     received_at = received_at or datetime.now(UTC)
     try:
         conversion = parse_conversion(raw, received_at=received_at)
     except InvalidInputError as invalid:
-        return Invalid(invalid.errors)
+        if fire is None:
+            return Invalid(invalid.errors)
+        return await judge_invalid_fire(raw, fire, invalid.errors, now=received_at)
     record = ConversionRecord(
         id=uuid.uuid4(),
         click_id=conversion.click_id,
@@ -51,5 +58,22 @@ async def record_conversion(
         is_first_deposit=False,
         source=source,
         **(metadata or RequestMetadata()).columns(),
+        verified=fire is None,
     )
-    return await committer().submit(Report(conversion, record))
+    return await committer().submit(Report(conversion, record, fire))
+
+
+async def judge_invalid_fire(
+    raw: RawConversion, fire: PixelFire, errors: list[FieldError], *, now: datetime
+) -> SignatureRefused | Invalid:
+    """An invalid fire's answer. Its signature is checked first, as a valid fire's is
+    in its batch, so an unauthentic fire learns nothing of its click but that it exists."""
+    try:
+        click_id = uuid.UUID(raw.click_id)
+    except ValueError:
+        return Invalid(errors)  # no click to hold it to: the field errors say why
+    click = await read_click_state(click_id)
+    if click is None:
+        return Invalid(errors)
+    verdict = verify_fire(fire_terms(click, fire, now=now), fire.signature, click_id, raw.type)
+    return verdict if isinstance(verdict, SignatureRefused) else Invalid(errors)

@@ -22,7 +22,7 @@ import asyncpg
 from piccolo.columns import UUID, BigInt, Boolean, Column, ForeignKey, Text, Timestamptz, Varchar
 
 from models.store.engine import PostgresStore, SQLiteStore, current_engine
-from models.store.tables import Conversion
+from models.store.tables import Click, Conversion
 
 OutcomeT = TypeVar("OutcomeT")
 # A click's deposit with a given transaction id, the one kind of event a batch must
@@ -36,7 +36,38 @@ class ClickState:
     created_at: datetime
     stage: int
     player_id: str | None
+    # The fire terms of the click's offer; all None for a click without a tracking link.
+    fire_policy: str | None
+    fire_secret: str | None
+    previous_fire_secret: str | None
+    previous_fire_secret_expires_at: datetime | None
     changed: bool = False
+
+    @classmethod
+    def of(cls, row: Row) -> ClickState:
+        return cls(*(row[name] for name in _CLICK_STATE))
+
+
+# The columns of a click's state, as _CLICK_STATE_SELECT names them.
+_CLICK_STATE = (
+    "created_at",
+    "stage",
+    "player_id",
+    "fire_policy",
+    "fire_secret",
+    "previous_fire_secret",
+    "previous_fire_secret_expires_at",
+)
+# A click and the fire terms of its offer, one index look-up per table.
+_CLICK_STATE_SELECT = (
+    "SELECT click.id, click.created_at, click.stage, click.player_id, offer.fire_policy, "
+    "offer_fire_secret.secret AS fire_secret, "
+    "offer_fire_secret.previous_secret AS previous_fire_secret, "
+    "offer_fire_secret.previous_expires_at AS previous_fire_secret_expires_at "
+    "FROM click LEFT JOIN tracking_link ON tracking_link.id = click.tracking_link "
+    "LEFT JOIN offer ON offer.id = tracking_link.offer "
+    "LEFT JOIN offer_fire_secret ON offer_fire_secret.offer = offer.id "
+)
 
 
 @dataclass
@@ -70,8 +101,7 @@ _POSTGRES_TYPES: dict[type[Column], str] = {
 # Locked in id order, so two workers' batches cannot deadlock on each other's clicks;
 # the lock serialises reports on one click across workers.
 _LOCK_CLICKS = (
-    "SELECT id, created_at, stage, player_id FROM click WHERE id = ANY($1::uuid[]) "
-    "ORDER BY id FOR UPDATE"
+    f"{_CLICK_STATE_SELECT} WHERE click.id = ANY($1::uuid[]) ORDER BY click.id FOR UPDATE OF click"
 )
 # Each event is found through its own unique index, so the cost does not grow with a
 # click's other conversions: the conditions repeat the partial indexes' own, which is
@@ -185,8 +215,7 @@ async def write_postgres(
     batches skip the look-up, and no planner statistics can turn it into a scan.
     """
     clicks = {
-        row["id"]: ClickState(row["created_at"], row["stage"], row["player_id"])
-        for row in await connection.fetch(_LOCK_CLICKS, click_ids)
+        row["id"]: ClickState.of(row) for row in await connection.fetch(_LOCK_CLICKS, click_ids)
     }
     recorded: Sequence[Row] = []
     if look_up_repeats:
@@ -242,11 +271,9 @@ def write_sqlite(
     """The batch's statements, inside the caller's immediate transaction, which already
     holds the database's write lock: no row locks are needed."""
     clicks = {
-        row["id"]: ClickState(row["created_at"], row["stage"], row["player_id"])
+        row["id"]: ClickState.of(row)
         for row in connection.execute(
-            "SELECT id, created_at, stage, player_id FROM click "
-            f"WHERE id IN ({_placeholders(len(click_ids))})",
-            click_ids,
+            f"{_CLICK_STATE_SELECT} WHERE click.id IN ({_placeholders(len(click_ids))})", click_ids
         )
     }
     statement = (
@@ -269,3 +296,12 @@ def write_sqlite(
             [(state.stage, state.player_id, id_) for id_, state in changed.items()],
         )
     return resolution
+
+
+# --- Either engine ------------------------------------------------------------
+
+
+async def read_click_state(click_id: uuid.UUID) -> ClickState | None:
+    """A click's state outside any batch, unlocked: what an invalid fire is judged by."""
+    rows = await Click.raw(f"{_CLICK_STATE_SELECT} WHERE click.id = {{}}", click_id)
+    return ClickState.of(rows[0]) if rows else None

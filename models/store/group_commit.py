@@ -107,14 +107,26 @@ class GroupCommitter(Generic[ReportT, OutcomeT]):
             async with asyncio.timeout_at(min(deadlines) if deadlines else None):
                 outcomes = await self._write([waiting.report for waiting in batch])
         except Exception as error:
-            if not is_store_unavailable(error):
-                logger.exception("recording a batch of %d reports failed", len(batch))
+            if is_store_unavailable(error):
+                logger.warning("store unavailable while recording a batch: %r", error)
+                outcomes = [self._unavailable(type(error).__name__)] * len(batch)
+            elif len(batch) > 1:
+                # One report the store refuses must not fail the others that shared its
+                # transaction: each is tried alone, so only the bad one fails.
+                logger.warning(
+                    "a batch of %d reports failed (%s); recording them one by one",
+                    len(batch),
+                    type(error).__name__,
+                )
                 for waiting in batch:
                     if not waiting.answer.done():
-                        waiting.answer.set_exception(error)
+                        await self._commit([waiting])
                 return
-            logger.warning("store unavailable while recording a batch: %r", error)
-            outcomes = [self._unavailable(type(error).__name__)] * len(batch)
+            else:
+                logger.exception("recording a report failed")
+                if not batch[0].answer.done():
+                    batch[0].answer.set_exception(error)
+                return
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(outcome)

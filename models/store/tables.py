@@ -23,6 +23,7 @@ MAX_NAME_LENGTH = 200
 MAX_SUB_ID_LENGTH = 255
 # ua-parser families are short names ("Chrome Mobile", "Mac OS X"); longer ones are cut.
 MAX_FAMILY_LENGTH = 100
+MAX_SECRET_LENGTH = 64
 
 
 class ConversionType(enum.StrEnum):
@@ -55,6 +56,14 @@ class Source(enum.StrEnum):
     GRAPHQL = "graphql"
 
 
+class FirePolicy(enum.StrEnum):
+    """Which of an offer's pixel fires must be signed with its fire secret."""
+
+    OPEN = "open"
+    SIGNED_DEPOSITS = "signed_deposits"
+    SIGNED = "signed"
+
+
 class MarketingType(enum.StrEnum):
     """The kind of traffic a tracking link's visitor came from, as the partner tags it."""
 
@@ -77,6 +86,22 @@ class Offer(Table):
     # May hold a `{click_id}` placeholder; validated as an absolute http(s) URL.
     landing_url = Text()
     created_at = Timestamptz()
+    fire_policy = Varchar(length=16, default=FirePolicy.OPEN.value, choices=FirePolicy)
+
+
+class OfferFireSecret(Table):
+    """An offer's fire secret, apart from the offer so no read of offers can carry it.
+
+    Kept as is, not hashed: verifying an HMAC needs the key itself. The secret it
+    replaced stays valid until `previous_expires_at`.
+    """
+
+    id = UUID(primary_key=True, default=UUID4())
+    offer = ForeignKey(references=Offer, null=False, unique=True, on_delete=OnDelete.cascade)
+    secret = Varchar(length=MAX_SECRET_LENGTH, secret=True)
+    previous_secret = Varchar(length=MAX_SECRET_LENGTH, null=True, default=None, secret=True)
+    previous_expires_at = Timestamptz(null=True, default=None)
+    rotated_at = Timestamptz()
 
 
 class TrackingLink(Table):
@@ -139,6 +164,8 @@ class Conversion(Table):
     browser_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
     os_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
     device_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
+    # A valid signature came with it, or an API key recorded it.
+    verified = Boolean(default=False)
 
 
 class ApiKey(Table):
@@ -152,4 +179,4 @@ class ApiKey(Table):
     revoked_at = Timestamptz(null=True, default=None)
 
 
-TABLES: tuple[type[Table], ...] = (Offer, TrackingLink, Click, Conversion, ApiKey)
+TABLES: tuple[type[Table], ...] = (Offer, OfferFireSecret, TrackingLink, Click, Conversion, ApiKey)

@@ -1,17 +1,31 @@
 """Offers: what partners promote, the operator's landing page."""
 
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import ClassVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
+
+from piccolo.columns import Column
 
 from models.errors import FieldError, InvalidInputError, text_errors
 from models.paging import Cursor
 from models.store.reads import TableReads
-from models.store.tables import MAX_NAME_LENGTH, Offer
+from models.store.tables import (
+    MAX_NAME_LENGTH,
+    MAX_SECRET_LENGTH,
+    FirePolicy,
+    Offer,
+    OfferFireSecret,
+)
 
 MAX_LANDING_URL_LENGTH = 2048
+# Operators rotate by deploying the new secret while fires signed with the old one
+# still arrive: a day covers a deploy and the retries behind it.
+FIRE_SECRET_GRACE = timedelta(hours=24)
+# 256 bits, as hex: the length the secret's column holds.
+FIRE_SECRET_BYTES = MAX_SECRET_LENGTH // 2
 
 
 @dataclass(kw_only=True)
@@ -23,6 +37,8 @@ class OfferRecord:
     # May hold a `{click_id}` placeholder; validated as an absolute http(s) URL.
     landing_url: str
     created_at: datetime
+    # Which pixel fires must be signed with the offer's fire secret.
+    fire_policy: FirePolicy
 
     @property
     def cursor(self) -> Cursor:
@@ -57,12 +73,84 @@ def landing_url_errors(landing_url: str) -> list[FieldError]:
     return []
 
 
-async def create_offer(name: str, landing_url: str) -> OfferRecord:
+def _name_errors(name: str) -> list[FieldError]:
+    return text_errors("name", name.strip(), max_length=MAX_NAME_LENGTH, required=True)
+
+
+async def create_offer(
+    name: str, landing_url: str, fire_policy: FirePolicy = FirePolicy.OPEN
+) -> OfferRecord:
     """Store an offer; raise InvalidInputError naming every bad field."""
-    errors = text_errors("name", name.strip(), max_length=MAX_NAME_LENGTH, required=True)
-    errors += landing_url_errors(landing_url)
+    errors = _name_errors(name) + landing_url_errors(landing_url)
     if errors:
         raise InvalidInputError(errors)
-    offer = Offer(name=name.strip(), landing_url=landing_url, created_at=datetime.now(UTC))
+    offer = Offer(
+        name=name.strip(),
+        landing_url=landing_url,
+        created_at=datetime.now(UTC),
+        fire_policy=fire_policy.value,
+    )
     await offer.save()
     return READS.mapping.record(offer.to_dict())
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferChanges:
+    """What `update_offer` changes: the fields given, and only those."""
+
+    name: str | None = None
+    landing_url: str | None = None
+    fire_policy: FirePolicy | None = None
+
+
+async def update_offer(offer_id: uuid.UUID, changes: OfferChanges) -> OfferRecord | None:
+    """Change the given fields of an offer; None if no offer has this id. A fire policy
+    takes effect with the next batch of fires, on every worker."""
+    errors: list[FieldError] = []
+    values: dict[Column | str, Any] = {}
+    if changes.name is not None:
+        errors += _name_errors(changes.name)
+        values[Offer.name] = changes.name.strip()
+    if changes.landing_url is not None:
+        errors += landing_url_errors(changes.landing_url)
+        values[Offer.landing_url] = changes.landing_url
+    if changes.fire_policy is not None:
+        values[Offer.fire_policy] = changes.fire_policy.value
+    if errors:
+        raise InvalidInputError(errors)
+    if not values:
+        return (await READS.by_ids([offer_id])).get(offer_id)
+    rows = await Offer.update(values).where(Offer.id == offer_id).returning(*Offer.all_columns())
+    return READS.mapping.record(rows[0]) if rows else None
+
+
+async def rotate_fire_secret(offer_id: uuid.UUID) -> str | None:
+    """A new fire secret for the offer, returned this once; None if no offer has this
+    id. The secret it replaces stays valid for FIRE_SECRET_GRACE, the one before that
+    no longer."""
+    if not await Offer.exists().where(Offer.id == offer_id):
+        return None
+    secret = secrets.token_hex(FIRE_SECRET_BYTES)
+    now = datetime.now(UTC)
+    # One statement each way, so that concurrent rotations cannot lose a secret.
+    rotated = (
+        await OfferFireSecret.update(
+            {
+                OfferFireSecret.previous_secret: OfferFireSecret.secret,
+                OfferFireSecret.previous_expires_at: now + FIRE_SECRET_GRACE,
+                OfferFireSecret.secret: secret,
+                OfferFireSecret.rotated_at: now,
+            }
+        )
+        .where(OfferFireSecret.offer == offer_id)
+        .returning(OfferFireSecret.id)
+    )
+    if rotated:
+        return secret
+    first = (
+        await OfferFireSecret.insert(OfferFireSecret(offer=offer_id, secret=secret, rotated_at=now))
+        .on_conflict(target=OfferFireSecret.offer, action="DO NOTHING")
+        .returning(OfferFireSecret.id)
+    )
+    # A concurrent first rotation won the insert: rotate past it.
+    return secret if first else await rotate_fire_secret(offer_id)
