@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -38,6 +40,9 @@ RESULT = re.compile(
     r"RESULT requests=(\d+) accepted=(\d+) other=(\d+) errors=(\d+) p99_us=(\d+) duration_us=(\d+)"
 )
 CLICKS = 2000
+WRAPPED = re.compile(r"WRAPPED (\d+)")
+# Signed fires per wrk run: more than the fastest side answers in a 10-second run.
+SIGNED_PATHS_PER_RUN = 250_000
 
 
 @dataclass(frozen=True)
@@ -90,15 +95,27 @@ def run_conversions(database_url: str, *arguments: str) -> str:
     ).stdout
 
 
-def create_clicks(database_url: str, clicks_file: Path) -> None:
+def create_clicks(database_url: str, clicks_file: Path, *, signed: bool) -> str | None:
+    """Write the clicks' ids to `clicks_file`; with `signed`, the clicks come through a
+    link to an offer that takes only signed deposits, whose secret is returned."""
     script = (
         "import asyncio\n"
         "from datetime import UTC, datetime, timedelta\n"
         "from models.clicks.service import NewClick, create_click\n"
+        "from models.store.tables import FirePolicy\n"
+        "from models.tracking.links import create_tracking_link\n"
+        "from models.tracking.offers import create_offer, rotate_fire_secret\n"
         "async def main():\n"
+        "    link_id = None\n"
+        f"    if {signed}:\n"
+        "        offer = await create_offer('bench', 'https://operator.example/',"
+        " FirePolicy.SIGNED_DEPOSITS)\n"
+        "        print('secret', await rotate_fire_secret(offer.id))\n"
+        "        link_id = (await create_tracking_link(offer.id, 'bench')).id\n"
         "    created = datetime.now(UTC) - timedelta(hours=1)\n"
         f"    for _ in range({CLICKS}):\n"
-        "        print(await create_click(NewClick(created_at=created)))\n"
+        "        click = NewClick(created_at=created, tracking_link_id=link_id)\n"
+        "        print(await create_click(click))\n"
         "asyncio.run(main())\n"
     )
     output = subprocess.run(
@@ -109,10 +126,32 @@ def create_clicks(database_url: str, clicks_file: Path) -> None:
         capture_output=True,
         text=True,
     ).stdout
-    ids = [line for line in output.splitlines() if line.strip()]
-    for click_id in ids:
+    lines = [line for line in output.splitlines() if line.strip()]
+    secret = lines.pop(0).removeprefix("secret ") if signed else None
+    for click_id in lines:
         uuid.UUID(click_id)
-    clicks_file.write_text("\n".join(ids) + "\n")
+    clicks_file.write_text("\n".join(lines) + "\n")
+    return secret
+
+
+def write_signed_paths(paths_file: Path, clicks_file: Path, secret: str, tag: str) -> None:
+    """Unique signed deposit fires, as an operator's backend sends them (the README's
+    recipe), more than one run can send."""
+    click_ids = clicks_file.read_text().split()
+    lines = []
+    for number in range(SIGNED_PATHS_PER_RUN):
+        click_id = click_ids[number % len(click_ids)]
+        transaction_id = f"{tag}-{number}"
+        canonical = (
+            f"{click_id}\namount=10.00&currency=eur&player_id=bench"
+            f"&transaction_id={transaction_id}&type=deposit"
+        )
+        sig = hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+        lines.append(
+            f"/convert/{click_id}?type=deposit&amount=10.00&currency=eur&player_id=bench"
+            f"&transaction_id={transaction_id}&sig={sig}"
+        )
+    paths_file.write_text("\n".join(lines) + "\n")
 
 
 def serve(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -132,7 +171,21 @@ def serve(command: list[str], port: int, env: dict[str, str], log: Path) -> subp
     raise RuntimeError(f"{command} did not come up: {log.read_text()}")
 
 
-def drive(wrk: str, port: int, clicks_file: Path, tag: str, seconds: int, connections: int) -> Run:
+def drive(
+    wrk: str,
+    port: int,
+    clicks_file: Path,
+    tag: str,
+    seconds: int,
+    connections: int,
+    secret: str | None,
+) -> Run:
+    """One wrk run; signed fires (`secret`) are built beforehand, as Lua cannot sign."""
+    script, script_arguments = "pixel.lua", [str(clicks_file), tag]
+    if secret is not None:
+        paths_file = clicks_file.with_name(f"paths-{tag}.txt")
+        write_signed_paths(paths_file, clicks_file, secret, tag)
+        script, script_arguments = "pixel_paths.lua", [str(paths_file)]
     output = subprocess.run(
         [
             wrk,
@@ -143,11 +196,10 @@ def drive(wrk: str, port: int, clicks_file: Path, tag: str, seconds: int, connec
             "--duration",
             f"{seconds}s",
             "--script",
-            str(ROOT / "bench" / "pixel.lua"),
+            str(ROOT / "bench" / script),
             f"http://127.0.0.1:{port}",
             "--",
-            str(clicks_file),
-            tag,
+            *script_arguments,
         ],
         check=True,
         capture_output=True,
@@ -156,6 +208,8 @@ def drive(wrk: str, port: int, clicks_file: Path, tag: str, seconds: int, connec
     match = RESULT.search(output)
     if match is None:
         raise RuntimeError(f"wrk printed no result:\n{output}")
+    if (wrapped := WRAPPED.search(output)) and int(wrapped[1]):
+        print(f"  note: {wrapped[1]} requests of {tag} repeated a signed fire", flush=True)
     requests, accepted, other, errors, p99_us, duration_us = map(int, match.groups())
     return Run(requests, accepted, other, errors, p99_us / 1000, duration_us / 1e6)
 
@@ -246,7 +300,7 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
     database_url = asyncio.run(prepare_database(engine, workdir))
     run_conversions(database_url, "migrate")
     clicks_file = workdir / "clicks.txt"
-    create_clicks(database_url, clicks_file)
+    secret = create_clicks(database_url, clicks_file, signed=arguments.signed)
 
     ceiling_port, app_port = free_port(), free_port()
     environment = os.environ | {"DATABASE_URL": database_url}
@@ -260,7 +314,13 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
     try:
         for name, port in (("ceiling", ceiling_port), ("app", app_port)):
             warm = drive(
-                wrk, port, clicks_file, f"warm-{name}", arguments.warmup, arguments.connections
+                wrk,
+                port,
+                clicks_file,
+                f"warm-{name}",
+                arguments.warmup,
+                arguments.connections,
+                secret,
             )
             if name == "app":
                 accepted_by_app += warm.accepted
@@ -277,6 +337,7 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
                     f"r{round_number}-{name}",
                     arguments.duration,
                     arguments.connections,
+                    secret,
                 )
                 results[name].append(run)
                 if name == "app":
@@ -327,13 +388,18 @@ def main() -> int:
         default="uvicorn",
         help="ASGI server for both sides (granian needs the [bench] extra)",
     )
+    parser.add_argument(
+        "--signed",
+        action="store_true",
+        help="every fire a signed deposit on an offer that takes only signed deposits",
+    )
     arguments = parser.parse_args()
     wrk = ensure_wrk()
     engines = ["postgres", "sqlite"] if arguments.engine == "both" else [arguments.engine]
     print(
         f"{os.cpu_count()} CPUs; {arguments.server}, {arguments.workers} workers each; "
         f"{arguments.connections} connections; {arguments.runs} runs of "
-        f"{arguments.duration} s, interleaved",
+        f"{arguments.duration} s, interleaved{'; signed fires' if arguments.signed else ''}",
         flush=True,
     )
     durable = [bench_engine(engine, arguments, wrk) for engine in engines]
