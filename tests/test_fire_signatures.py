@@ -27,7 +27,7 @@ from models.store.tables import Conversion, FirePolicy, OfferFireSecret
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer, rotate_fire_secret
 from tests.graphql_client import GraphQL, graphql_as
-from tests.support import count_conversions, new_click, stored_conversions
+from tests.support import count_conversions, new_click, stored_click, stored_conversions
 
 SIGNED_NAMES = ("amount", "currency", "player_id", "test", "time", "transaction_id", "type")
 SPEC_CLICK_ID = uuid.UUID("fd3ba970-2330-4576-94ba-e1efc470bd56")
@@ -374,3 +374,34 @@ async def test_secrets_are_never_logged_or_readable(
     assert secret not in caplog.text
     assert rotated not in caplog.text
     assert await Conversion.count() == 1
+
+
+async def test_under_a_signing_policy_only_verified_fires_name_the_player(
+    client: httpx.AsyncClient,
+) -> None:
+    click_id, secret, _ = await click_of_offer(FirePolicy.SIGNED_DEPOSITS)
+    assert secret is not None
+    anonymous = await client.get(f"/convert/{click_id}?type=install&player_id=attacker")
+    assert anonymous.status_code == 202
+    assert (await stored_click(click_id))["player_id"] is None
+    query = "type=deposit&player_id=real-player&transaction_id=d-1"
+    assert (await client.get(signed(secret, click_id, query))).status_code == 202
+    assert (await stored_click(click_id))["player_id"] == "real-player"
+    # On an open offer the first fire with a player id names it, as in part one.
+    open_click, _, _ = await click_of_offer(FirePolicy.OPEN)
+    await client.get(f"/convert/{open_click}?type=install&player_id=first")
+    assert (await stored_click(open_click))["player_id"] == "first"
+
+
+async def test_a_forged_deposit_cannot_take_a_real_transaction_id(
+    client: httpx.AsyncClient,
+) -> None:
+    click_id, secret, _ = await click_of_offer(FirePolicy.SIGNED_DEPOSITS)
+    assert secret is not None
+    forged = "type=deposit&currency=eur&amount=1000000000&transaction_id=real-1"
+    assert (await client.get(f"/convert/{click_id}?{forged}")).status_code == 401
+    real = "type=deposit&currency=eur&amount=40&transaction_id=real-1"
+    assert (await client.get(signed(secret, click_id, real))).status_code == 202
+    (deposit,) = await stored_conversions(click_id)
+    assert deposit["amount_minor"] == 4000
+    assert deposit["is_first_deposit"] is True

@@ -134,12 +134,16 @@ def _resolve(
     if click is None:
         return ClickNotFound(conversion.click_id)
     record = report.record
+    # Whether the report may name the click's player: under a signing policy only a
+    # verified one may, so an anonymous install cannot claim a click before its deposit.
+    names_player = True
     if report.fire is not None:
         # Checked first: an unauthentic fire learns nothing else about the click.
         terms = fire_terms(click, report.fire, now=conversion.received_at)
         verdict = verify_fire(terms, report.fire.signature, conversion.click_id, conversion.type)
         if isinstance(verdict, SignatureRefused):
             return verdict
+        names_player = verdict or terms.policy is FirePolicy.OPEN
         if verdict:
             record = replace(record, verified=True)
             if (
@@ -183,6 +187,6 @@ def _resolve(
     reached = Stage.reached_by(conversion.type)
     if reached > click.stage:
         click.stage, click.changed = reached.value, True
-    if click.player_id is None and conversion.player_id is not None:
+    if names_player and click.player_id is None and conversion.player_id is not None:
         click.player_id, click.changed = conversion.player_id, True
     return Recorded(record)
