@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote
@@ -27,6 +29,7 @@ from models.store.tables import Conversion, FirePolicy, OfferFireSecret
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer, rotate_fire_secret
 from tests.graphql_client import GraphQL, graphql_as
+from tests.served_app import CONVERSIONS
 from tests.support import count_conversions, new_click, stored_click, stored_conversions
 
 SIGNED_NAMES = ("amount", "currency", "player_id", "test", "time", "transaction_id", "type")
@@ -405,3 +408,21 @@ async def test_a_forged_deposit_cannot_take_a_real_transaction_id(
     (deposit,) = await stored_conversions(click_id)
     assert deposit["amount_minor"] == 4000
     assert deposit["is_first_deposit"] is True
+
+
+def test_serve_refuses_a_signing_policy_without_a_usable_secret() -> None:
+    for environment, expected in (
+        ({"PIXEL_FIRE_POLICY": "signed"}, "needs PIXEL_FIRE_SECRET"),
+        ({"PIXEL_FIRE_POLICY": "signed", "PIXEL_FIRE_SECRET": "tiny-secret"}, "PIXEL_FIRE_SECRET"),
+    ):
+        completed = subprocess.run(
+            [CONVERSIONS, "serve", "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ | environment,
+            check=False,
+        )
+        assert completed.returncode == 2
+        assert expected in completed.stderr
+        assert "tiny-secret" not in completed.stderr + completed.stdout
