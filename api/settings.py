@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, gt=0)
     graphql_max_tokens: int = Field(default=2000, gt=0)
     graphql_max_page_size: int = Field(default=500, gt=0)
+    # The limits above multiply; this bounds their product: the nodes an operation's
+    # pages can return, page sizes multiplied along each path (schema/cost.py).
+    graphql_max_cost: int = Field(default=10_000, gt=0)
 
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
     # never in production. `conversions serve --dev` sets it.

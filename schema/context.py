@@ -29,8 +29,14 @@ class GraphQLLimits:
     max_aliases: int
     max_tokens: int
     max_page_size: int
+    max_cost: int
     # Not configurable: clients code against "first defaults to 50".
     default_page_size: int = 50
+
+    @property
+    def default_first(self) -> int:
+        """The size of a page that gives no `first`."""
+        return min(self.default_page_size, self.max_page_size)
 
 
 def _unauthenticated(message: str) -> GraphQLHTTPError:

@@ -72,7 +72,7 @@ After = Annotated[
 
 def page_size(first: int | None, limits: GraphQLLimits) -> int:
     if first is None:
-        return min(limits.default_page_size, limits.max_page_size)
+        return limits.default_first
     if not 0 <= first <= limits.max_page_size:
         raise bad_user_input(f"first must be between 0 and {limits.max_page_size}")
     return first
