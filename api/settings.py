@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # The limits above multiply; this bounds their product: the nodes an operation's
     # pages can return, page sizes multiplied along each path (schema/cost.py).
     graphql_max_cost: int = Field(default=10_000, gt=0)
+    # An operation still running after this is cancelled and answered with an error.
+    graphql_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
     # never in production. `conversions serve --dev` sets it.

@@ -7,8 +7,9 @@ serves apps built with different settings (the tests build both).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
@@ -21,13 +22,15 @@ from strawberry.schema import Schema
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from models.store.engine import is_store_unavailable
 from schema.context import GraphQLContext
 from schema.cost import operation_cost
 from schema.errors import (
     BAD_USER_INPUT,
+    EXECUTION_TIMEOUT,
     GRAPHQL_PARSE_FAILED,
     GRAPHQL_VALIDATION_FAILED,
     INTERNAL_SERVER_ERROR,
@@ -165,6 +168,41 @@ class QuietExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 class ConversionSchema(Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """The operation within the timeout; past it, its resolvers are cancelled (their
+        statements with them) and the answer is an error, so that no request holds the
+        store's connections, or keeps a client waiting, for longer."""
+        context = context_of(context_value)
+        seconds = context.limits.timeout_seconds
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await super().execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed_operation_types,
+                    operation_extensions,
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # not the deadline's: let it be the error it is
+            logger.warning("GraphQL request %s cancelled after %s s", context.request_id, seconds)
+            message = f"the operation took longer than {seconds:g} s and was cancelled"
+            error = ClientError(message, EXECUTION_TIMEOUT, requestId=context.request_id)
+            return ExecutionResult(data=None, errors=[error])
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -18,7 +18,9 @@ from piccolo.engine.base import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from models.conversions import queries as conversions
 from models.keys import Scope
+from models.store.engine import is_postgres
 from models.store.tables import ApiKey, Click, Conversion
 from tests.graphql_client import GraphQL, bearer, issue_key, seed_click, seed_conversion
 from tests.support import tables_bound_to, unreachable_engine
@@ -200,12 +202,13 @@ def test_limits_come_from_the_environment() -> None:
             "GRAPHQL_MAX_TOKENS": "900",
             "GRAPHQL_MAX_PAGE_SIZE": "100",
             "GRAPHQL_MAX_COST": "5000",
+            "GRAPHQL_TIMEOUT_SECONDS": "2.5",
         }
     )
     limits = ("graphql_max_depth", "graphql_max_aliases", "graphql_max_tokens")
-    limits += ("graphql_max_page_size", "graphql_max_cost")
-    assert [getattr(settings, name) for name in limits] == [7, 8, 900, 100, 5000]
-    defaults = [10, 30, 2000, 500, 10_000]
+    limits += ("graphql_max_page_size", "graphql_max_cost", "graphql_timeout_seconds")
+    assert [getattr(settings, name) for name in limits] == [7, 8, 900, 100, 5000, 2.5]
+    defaults = [10, 30, 2000, 500, 10_000, 10.0]
     assert [getattr(Settings.from_env({}), name) for name in limits] == defaults
 
 
@@ -338,6 +341,69 @@ async def test_the_cost_limit_is_configurable(db: Engine, settings: Settings) ->
         assert await graphql.data("{ conversions(first: 100) { totalCount } }")
         [error] = await graphql.errors("{ conversions(first: 101) { totalCount } }")
         assert error["extensions"]["maxCost"] == 100
+
+
+@pytest.fixture
+async def impatient_graphql(db: Engine, settings: Settings) -> AsyncIterator[GraphQL]:
+    """An app that gives an operation 0.2 s. A fixture, so that the app configures
+    logging before caplog starts capturing."""
+    quick = settings.model_copy(update={"graphql_timeout_seconds": 0.2})
+    async for graphql in _client_for(quick):
+        yield graphql
+
+
+async def test_the_timeout_cancels_the_operation(
+    impatient_graphql: GraphQL,
+    db: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cancelled = asyncio.Event()
+
+    async def stalled_page(*_: object, **__: object) -> None:
+        try:
+            if is_postgres(db):
+                await Conversion.raw("SELECT pg_sleep(30)")
+            else:
+                await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    monkeypatch.setattr(conversions.READS, "page", stalled_page)
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="schema.hardening"):
+        response = await impatient_graphql.post("{ conversions { totalCount } }")
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200
+    [error] = response.json()["errors"]
+    request_id = response.headers["x-request-id"]
+    assert error["extensions"] == {"code": "EXECUTION_TIMEOUT", "requestId": request_id}
+    assert "0.2 s" in error["message"]
+    assert elapsed < 5, elapsed
+    assert cancelled.is_set()
+    [record] = [r for r in caplog.records if r.name == "schema.hardening"]
+    assert record.levelno == logging.WARNING
+    assert request_id in record.getMessage()
+    if is_postgres(db):
+        # The statement itself was cancelled on the server, not left to run on.
+        await _no_statement_like("pg_sleep")
+    # The worker is free again: the next request runs.
+    monkeypatch.undo()
+    assert await impatient_graphql.data("{ conversions { totalCount } }")
+
+
+async def _no_statement_like(text: str) -> None:
+    query = (
+        "SELECT count(*) AS running FROM pg_stat_activity WHERE state = 'active'"
+        " AND datname = current_database() AND pid <> pg_backend_pid() AND query LIKE {}"
+    )
+    for _ in range(50):
+        [row] = await Conversion.raw(query, f"%{text}%")
+        if row["running"] == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"a statement with {text!r} is still running")
 
 
 async def test_mutations_are_refused_over_get(graphql: GraphQL) -> None:
