@@ -80,6 +80,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 max_aliases=settings.graphql_max_aliases,
                 max_tokens=settings.graphql_max_tokens,
                 max_page_size=settings.graphql_max_page_size,
+                max_cost=settings.graphql_max_cost,
+                timeout_seconds=settings.graphql_timeout_seconds,
             ),
             dev=settings.conversions_dev,
             retry_after_seconds=settings.retry_after_seconds,

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, gt=0)
     graphql_max_tokens: int = Field(default=2000, gt=0)
     graphql_max_page_size: int = Field(default=500, gt=0)
+    # The limits above multiply; this bounds their product: the nodes an operation's
+    # pages can return, page sizes multiplied along each path (schema/cost.py).
+    graphql_max_cost: int = Field(default=10_000, gt=0)
+    # An operation still running after this is cancelled and answered with an error.
+    graphql_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
     # never in production. `conversions serve --dev` sets it.

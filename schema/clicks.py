@@ -24,6 +24,7 @@ from schema.relay import (
     After,
     Connection,
     First,
+    conditions_of,
     decode_cursor,
     node,
     node_of,
@@ -120,9 +121,8 @@ class ClickQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[Click]:
-        conditions = (filter or ClickFilter()).conditions()
         return await Connection.listing(
-            queries.READS, conditions, first, after, info.context.limits
+            queries.READS, conditions_of(filter), first, after, info.context.limits
         )
 
 

@@ -23,14 +23,22 @@ BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="graphql"'}
 
 @dataclass(frozen=True, kw_only=True)
 class GraphQLLimits:
-    """What one GraphQL request may ask for (the settings GRAPHQL_MAX_*)."""
+    """What one GraphQL request may ask for and take (the settings GRAPHQL_MAX_* and
+    GRAPHQL_TIMEOUT_SECONDS)."""
 
     max_depth: int
     max_aliases: int
     max_tokens: int
     max_page_size: int
+    max_cost: int
+    timeout_seconds: float
     # Not configurable: clients code against "first defaults to 50".
     default_page_size: int = 50
+
+    @property
+    def default_first(self) -> int:
+        """The size of a page that gives no `first`."""
+        return min(self.default_page_size, self.max_page_size)
 
 
 def _unauthenticated(message: str) -> GraphQLHTTPError:

@@ -20,7 +20,7 @@ from models.store.tables import ConversionType, Currency, Source
 from schema.context import GraphQLContext
 from schema.errors import FieldErrorType, store_unavailable
 from schema.permissions import CanRead, CanWrite
-from schema.relay import After, Connection, First, node, node_of, node_or_none
+from schema.relay import After, Connection, First, conditions_of, node, node_of, node_or_none
 from schema.scalars import written
 
 if TYPE_CHECKING:
@@ -179,9 +179,8 @@ class ConversionQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[Conversion]:
-        conditions = (filter or ConversionFilter()).conditions()
         return await Connection.listing(
-            queries.READS, conditions, first, after, info.context.limits
+            queries.READS, conditions_of(filter), first, after, info.context.limits
         )
 
 

@@ -7,30 +7,41 @@ serves apps built with different settings (the tests build both).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
+from typing import Any
 
-from graphql import GraphQLError, ValidationRule
+from graphql import Executor, GraphQLError, ValidationRule, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema import Schema
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from models.store.engine import is_store_unavailable
 from schema.context import GraphQLContext
+from schema.cost import operation_cost
 from schema.errors import (
     BAD_USER_INPUT,
+    EXECUTION_TIMEOUT,
     GRAPHQL_PARSE_FAILED,
     GRAPHQL_VALIDATION_FAILED,
     INTERNAL_SERVER_ERROR,
+    ClientError,
     store_unavailable,
 )
 
 logger = logging.getLogger(__name__)
 MASKED_MESSAGE = "Unexpected error."
+# The rules Strawberry adds to graphql-core's own when it validates a document.
+STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 
 @cache
@@ -48,28 +59,54 @@ def is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
+def context_of(context: object) -> GraphQLContext:
+    if not isinstance(context, GraphQLContext):
+        raise TypeError("the GraphQL schema runs only behind the app's context getter")
+    return context
+
+
 class RequestPolicy(SchemaExtension):
-    """Depth, alias and token limits always; introspection and raw errors only in dev."""
+    """Depth, alias, token and cost limits and no suggestions always; introspection and
+    raw errors only in dev."""
 
     def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        if not isinstance(context, GraphQLContext):
-            raise TypeError("the GraphQL schema runs only behind the app's context getter")
-        limits = context.limits
-        rules = [_depth_rule(limits.max_depth), _aliases_rule(limits.max_aliases)]
-        if not context.dev:
-            rules.append(NoSchemaIntrospectionCustomRule)
-        self.execution_context.validation_rules = (
-            *self.execution_context.validation_rules,
-            *rules,
-        )
-        self.execution_context.parse_options["max_tokens"] = limits.max_tokens
+        context = context_of(self.execution_context.context)
+        self.execution_context.parse_options["max_tokens"] = context.limits.max_tokens
         if context.response is not None:
             context.response.headers["X-Request-ID"] = context.request_id
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [self._public(error, context) for error in result.errors]
+
+    def on_validate(self) -> Iterator[None]:
+        """Validate here, so that no error suggests names ("Did you mean 'playerId'?"):
+        they would map a schema whose introspection is off. Strawberry validates only
+        documents that no extension has answered, so this answer stands."""
+        execution = self.execution_context
+        context = context_of(execution.context)
+        document = execution.graphql_document
+        assert document is not None  # validation follows a successful parse
+        limits = context.limits
+        rules = [
+            *execution.validation_rules,
+            *STRAWBERRY_RULES,
+            _depth_rule(limits.max_depth),
+            _aliases_rule(limits.max_aliases),
+        ]
+        if not context.dev:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        schema = execution.schema._schema
+        errors = validate(schema, document, rules, hide_suggestions=True)
+        if not errors:
+            # Only a valid document has a cost: every field, type and fragment exists.
+            cost = operation_cost(
+                schema, document, execution.operation_name, execution.variables, limits
+            )
+            if cost > limits.max_cost:
+                errors = [too_costly(cost, limits.max_cost, limits.default_first)]
+        execution.pre_execution_errors = errors
+        yield
 
     @staticmethod
     def _public(error: GraphQLError, context: GraphQLContext) -> GraphQLError:
@@ -110,7 +147,62 @@ def _code_of(error: GraphQLError) -> str:
     return GRAPHQL_VALIDATION_FAILED
 
 
+def too_costly(cost: int, max_cost: int, default_first: int) -> ClientError:
+    return ClientError(
+        f"the operation could return {cost} nodes, over the limit of {max_cost}: "
+        f"page sizes (first, or {default_first} when absent) multiply along each path "
+        "and add up across fields and aliases; ask for smaller or fewer pages",
+        GRAPHQL_VALIDATION_FAILED,
+        cost=cost,
+        maxCost=max_cost,
+    )
+
+
+class QuietExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Variables are checked when execution starts: their errors suggest nothing either
+    (an unknown enum value or input field of a variable)."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor:
+        return super().build(*args, **{**kwargs, "hide_suggestions": True})
+
+
 class ConversionSchema(Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """The operation within the timeout; past it, its resolvers are cancelled (their
+        statements with them) and the answer is an error, so that no request holds the
+        store's connections, or keeps a client waiting, for longer."""
+        context = context_of(context_value)
+        seconds = context.limits.timeout_seconds
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await super().execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed_operation_types,
+                    operation_extensions,
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # not the deadline's: let it be the error it is
+            logger.warning("GraphQL request %s cancelled after %s s", context.request_id, seconds)
+            message = f"the operation took longer than {seconds:g} s and was cancelled"
+            error = ClientError(message, EXECUTION_TIMEOUT, requestId=context.request_id)
+            return ExecutionResult(data=None, errors=[error])
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import strawberry
 
+from models.errors import InvalidInputError
 from models.paging import Cursor, InvalidCursorError, Page, Paged
 from schema.context import GraphQLLimits
 from schema.errors import bad_user_input
@@ -56,6 +57,22 @@ class Listing(Protocol[PagedT]):
     async def count(self, conditions: Sequence[Any] = ()) -> int: ...
 
 
+class Filter(Protocol):
+    """A list's filter input (models' ConversionFilter, ClickFilter)."""
+
+    def conditions(self) -> list[Any]: ...
+
+
+def conditions_of(filter: Filter | None) -> list[Any]:
+    """A filter's conditions; a value no query can take is the client's error."""
+    if filter is None:
+        return []
+    try:
+        return filter.conditions()
+    except InvalidInputError as invalid:
+        raise bad_user_input("invalid filter", invalid.errors) from invalid
+
+
 def node_or_none(record: Any) -> Any:
     """A loader's answer as a node: None stays None (the id names nothing)."""
     return None if record is None else node(record)
@@ -72,7 +89,7 @@ After = Annotated[
 
 def page_size(first: int | None, limits: GraphQLLimits) -> int:
     if first is None:
-        return min(limits.default_page_size, limits.max_page_size)
+        return limits.default_first
     if not 0 <= first <= limits.max_page_size:
         raise bad_user_input(f"first must be between 0 and {limits.max_page_size}")
     return first

@@ -2,10 +2,11 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from models.clicks.records import SUB_ID_NAMES, ClickRecord, SubIds
+from models.filters import Conditions
 from models.store.reads import TableReads
 from models.store.tables import Click, Stage
 
@@ -25,22 +26,18 @@ class ClickFilter(SubIds):
     country: str | None = None
 
     def conditions(self) -> list[Any]:
-        conditions: list[Any] = []
-        if self.player_id is not None:
-            conditions.append(Click.player_id == self.player_id)
+        """Raises InvalidInputError naming every value no query can take."""
+        conditions = Conditions()
+        conditions.equals(Click.player_id, "player_id", self.player_id)
         if self.stage is not None:
-            conditions.append(Click.stage == self.stage.value)
-        # SQLite compares timestamps as the UTC text Piccolo writes; PostgreSQL does not care.
-        if self.created_from is not None:
-            conditions.append(Click.created_at >= self.created_from.astimezone(UTC))
-        if self.created_to is not None:
-            conditions.append(Click.created_at < self.created_to.astimezone(UTC))
+            conditions.add(Click.stage == self.stage.value)
+        conditions.at_or_after(Click.created_at, "created_from", self.created_from)
+        conditions.before(Click.created_at, "created_to", self.created_to)
         if self.tracking_link_id is not None:
-            conditions.append(Click.tracking_link == self.tracking_link_id)
-        if self.country is not None:
-            # Stored upper-case, as ISO 3166-1 writes it; dashboards may send either case.
-            conditions.append(Click.country == self.country.upper())
+            conditions.add(Click.tracking_link == self.tracking_link_id)
+        # Stored upper-case, as ISO 3166-1 writes it; dashboards may send either case.
+        country = None if self.country is None else self.country.upper()
+        conditions.equals(Click.country, "country", country)
         for name in SUB_ID_NAMES:
-            if (value := getattr(self, name)) is not None:
-                conditions.append(getattr(Click, name) == value)
-        return conditions
+            conditions.equals(getattr(Click, name), name, getattr(self, name))
+        return conditions.checked()

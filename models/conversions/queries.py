@@ -4,10 +4,11 @@ filter for pages."""
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from models.conversions.records import ConversionRecord
+from models.filters import Conditions
 from models.paging import Cursor, Page
 from models.store.reads import TableReads
 from models.store.tables import Conversion, ConversionType, Currency
@@ -28,23 +29,19 @@ class ConversionFilter:
     occurred_to: datetime | None = None
 
     def conditions(self) -> list[Any]:
-        conditions: list[Any] = []
+        """Raises InvalidInputError naming every value no query can take."""
+        conditions = Conditions()
         if self.click_id is not None:
-            conditions.append(Conversion.click == self.click_id)
-        if self.player_id is not None:
-            conditions.append(Conversion.player_id == self.player_id)
-        if self.transaction_id is not None:
-            conditions.append(Conversion.transaction_id == self.transaction_id)
+            conditions.add(Conversion.click == self.click_id)
+        conditions.equals(Conversion.player_id, "player_id", self.player_id)
+        conditions.equals(Conversion.transaction_id, "transaction_id", self.transaction_id)
         if self.type is not None:
-            conditions.append(Conversion.type == self.type.value)
+            conditions.add(Conversion.type == self.type.value)
         if self.currency is not None:
-            conditions.append(Conversion.currency == self.currency.value)
-        # SQLite compares timestamps as the UTC text Piccolo writes; PostgreSQL does not care.
-        if self.occurred_from is not None:
-            conditions.append(Conversion.occurred_at >= self.occurred_from.astimezone(UTC))
-        if self.occurred_to is not None:
-            conditions.append(Conversion.occurred_at < self.occurred_to.astimezone(UTC))
-        return conditions
+            conditions.add(Conversion.currency == self.currency.value)
+        conditions.at_or_after(Conversion.occurred_at, "occurred_from", self.occurred_from)
+        conditions.before(Conversion.occurred_at, "occurred_to", self.occurred_to)
+        return conditions.checked()
 
 
 async def count_of_clicks(click_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
