@@ -205,3 +205,18 @@ async def test_tracking_link_sub_ids_refuse_unstorable_text(
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "s1"
     assert not caplog.records
+
+
+async def test_create_click_refuses_an_ipv6_zone_id(client: httpx.AsyncClient) -> None:
+    admin = await graphql_as(client, Scope.ADMIN)
+    errors = await admin.errors(
+        "mutation ($input: CreateClickInput!) { createClick(input: $input) { id } }",
+        {"input": {"ip": "fe80::1%" + "interface" * 10}},
+    )
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert errors[0]["extensions"]["errors"][0]["field"] == "ip"
+    created = await admin.data(
+        "mutation ($input: CreateClickInput!) { createClick(input: $input) { ip } }",
+        {"input": {"ip": "2001:db8::1"}},
+    )
+    assert created["createClick"]["ip"] == "2001:db8::1"

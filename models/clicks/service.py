@@ -55,9 +55,13 @@ def click_errors(new_click: NewClick) -> list[FieldError]:
     errors = text_errors("player_id", new_click.player_id, max_length=MAX_ID_LENGTH)
     if new_click.ip:
         try:
-            ipaddress.ip_address(new_click.ip)
+            address = ipaddress.ip_address(new_click.ip)
         except ValueError:
-            message = "{ip} must be an IPv4 or IPv6 address"
+            address = None
+        # A zone id (fe80::1%eth0) names an interface of the sender's host: meaningless
+        # here, and of any length.
+        if address is None or getattr(address, "scope_id", None) is not None:
+            message = "{ip} must be an IPv4 or IPv6 address, without a zone id"
             errors.append(FieldError("ip", "invalid_ip", message))
     errors += text_errors("user_agent", new_click.user_agent, max_length=MAX_HEADER_VALUE_LENGTH)
     errors += text_errors("referrer", new_click.referrer, max_length=MAX_HEADER_VALUE_LENGTH)
