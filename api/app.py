@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 trusted_proxies=settings.proxies,
                 click_id_parameter=settings.click_id_parameter,
                 retry_after_seconds=settings.retry_after_seconds,
+                rate_limit_per_minute=settings.track_rate_limit_per_minute,
             ),
             pixel_script,
             graphql_controller,
