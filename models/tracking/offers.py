@@ -4,7 +4,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+
+import idna
 
 from models.errors import FieldError, InvalidInputError, text_errors
 from models.paging import Cursor
@@ -12,6 +14,9 @@ from models.store.reads import TableReads
 from models.store.tables import MAX_NAME_LENGTH, Offer
 
 MAX_LANDING_URL_LENGTH = 2048
+# Printable ASCII stays as written (reserved characters, existing %-escapes, the braces of
+# {click_id}); only what is not ASCII gets percent-encoded.
+PRINTABLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 @dataclass(kw_only=True)
@@ -20,7 +25,8 @@ class OfferRecord:
 
     id: uuid.UUID
     name: str
-    # May hold a `{click_id}` placeholder; validated as an absolute http(s) URL.
+    # May hold a `{click_id}` placeholder; validated as an absolute http(s) URL and
+    # stored in ASCII (ascii_landing_url).
     landing_url: str
     created_at: datetime
 
@@ -30,6 +36,37 @@ class OfferRecord:
 
 
 READS = TableReads(Offer, OfferRecord, Offer.created_at)
+
+
+def ascii_landing_url(landing_url: str) -> str:
+    """A valid landing URL as a redirect's `Location` can carry it: ASCII only.
+
+    A non-ASCII host is written in IDNA (`казино.example` -> `xn--80aodfsg.example`);
+    any other non-ASCII character is percent-encoded as UTF-8 (`/бонус` ->
+    `/%D0%B1%D0%BE%D0%BD%D1%83%D1%81`). An ASCII URL is returned as it is. Raises
+    ValueError (idna's errors are ValueErrors) when the host is no valid
+    internationalised domain name.
+    """
+    if landing_url.isascii():
+        return landing_url
+    # A valid landing URL is scheme://netloc..., and the first "//" begins the netloc.
+    netloc_start = landing_url.index("//") + 2
+    netloc_end = netloc_start + len(urlsplit(landing_url).netloc)
+    userinfo, at, host_port = landing_url[netloc_start:netloc_end].rpartition("@")
+    if not host_port.isascii():
+        # Not an IPv6 literal, which is ASCII: the port, if any (ASCII digits, as urlsplit
+        # checked), follows the only colon.
+        host, colon, port = host_port.partition(":")
+        host_port = idna.encode(host, uts46=True).decode("ascii") + colon + port
+    return "".join(
+        [
+            landing_url[:netloc_start],
+            quote(userinfo, safe=PRINTABLE_ASCII),
+            at,
+            host_port,
+            quote(landing_url[netloc_end:], safe=PRINTABLE_ASCII),
+        ]
+    )
 
 
 def landing_url_errors(landing_url: str) -> list[FieldError]:
@@ -54,6 +91,23 @@ def landing_url_errors(landing_url: str) -> list[FieldError]:
         return [invalid]
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname or port == 0:
         return [invalid]
+    try:
+        stored = ascii_landing_url(landing_url)
+    except ValueError:
+        return [
+            FieldError(
+                "landing_url",
+                "invalid_url",
+                "{landing_url} cannot be written in ASCII for a redirect: its host must be "
+                "a valid internationalised domain name, such as https://bücher.example/",
+            )
+        ]
+    if len(stored) > MAX_LANDING_URL_LENGTH:
+        message = (
+            f"{{landing_url}} must be at most {MAX_LANDING_URL_LENGTH} characters once "
+            "its non-ASCII characters are encoded"
+        )
+        return [FieldError("landing_url", "too_long", message)]
     return []
 
 
@@ -63,6 +117,8 @@ async def create_offer(name: str, landing_url: str) -> OfferRecord:
     errors += landing_url_errors(landing_url)
     if errors:
         raise InvalidInputError(errors)
-    offer = Offer(name=name.strip(), landing_url=landing_url, created_at=datetime.now(UTC))
+    offer = Offer(
+        name=name.strip(), landing_url=ascii_landing_url(landing_url), created_at=datetime.now(UTC)
+    )
     await offer.save()
     return READS.mapping.record(offer.to_dict())
