@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from functools import cache
 from typing import cast
 
@@ -50,21 +49,10 @@ HEAD_TOO_LARGE_RESPONSE = b"".join(
 H11_RECEIVING = (h11.IDLE, h11.SEND_BODY)
 
 
-@dataclass(frozen=True)
-class ServerBounds:
-    receive_timeout_seconds: float
-    max_head_bytes: int
-
-
 @cache
-def server_bounds() -> ServerBounds:
-    """The bounds from the environment, read once per worker process (every protocol
-    instance is a connection)."""
-    settings = Settings.from_env()
-    return ServerBounds(
-        receive_timeout_seconds=settings.request_receive_timeout_seconds,
-        max_head_bytes=settings.max_request_head_bytes,
-    )
+def worker_settings() -> Settings:
+    """The settings, read once per worker process: every protocol instance is a connection."""
+    return Settings.from_env()
 
 
 class RequestDeadline:
@@ -103,7 +91,9 @@ class _Deadlined(asyncio.Protocol):
         super().connection_made(transport)
         # uvicorn's protocols serve stream transports (uvloop's do not subclass asyncio's).
         self.deadline = RequestDeadline(
-            self.loop, cast(asyncio.Transport, transport), server_bounds().receive_timeout_seconds
+            self.loop,
+            cast(asyncio.Transport, transport),
+            worker_settings().request_receive_timeout_seconds,
         )
         # A connection that never sends a byte is held to the same bound.
         self.deadline.start()
@@ -151,7 +141,7 @@ class BoundedHttpToolsProtocol(_Deadlined, HttpToolsProtocol):
         # for a long head; httptools holds at most the bound plus this one read.
         if (
             self.head_bytes is not None
-            and self.head_bytes > server_bounds().max_head_bytes
+            and self.head_bytes > worker_settings().max_request_head_bytes
             and not self.transport.is_closing()
         ):
             self.transport.write(HEAD_TOO_LARGE_RESPONSE)
