@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # e.g. make bench BENCH_ARGS="--server granian --engine postgres"
 BENCH_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint typecheck format bench bench-reads bench-memory soak clean
+.PHONY: install run test test-sqlite test-postgres lint typecheck format bench bench-reads bench-memory bench-header soak clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-reads: install
 ## The app's memory over 5 minutes of load on PostgreSQL (needs wrk).
 bench-memory: install
 	$(BIN)/python bench/memory_bench.py
+
+## A worker's memory under a 200 MB request header, and half-sent requests, before/after.
+bench-header: install
+	$(BIN)/python bench/header_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .test-conversions.sqlite*

@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
-from litestar.openapi.config import OpenAPIConfig
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Message, Scope
 from strawberry.litestar import make_graphql_controller
 
 from api.health import healthz, readyz
 from api.limits import header_size_limit
+from api.openapi import openapi_config, swagger_ui_assets
 from api.settings import Settings
 from models.errors import FieldError, error_body
 from models.store.engine import close_store, current_engine, open_store
@@ -29,6 +30,21 @@ from schema.errors import GraphQLHTTPError, graphql_error_body
 from schema.root import schema
 
 logger = logging.getLogger(__name__)
+
+
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+async def no_sniffing(message: Message, _: Scope) -> None:
+    """`before_send` hook: no response may be read as another type than it declares (a
+    JSON error echoing a parameter, sniffed as HTML, would run its script); this covers
+    the framework's own answers (404, 405, 431) too."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", ()))
+    if all(name.lower() != NOSNIFF[0] for name, _ in headers):
+        headers.append(NOSNIFF)
+        message["headers"] = headers
 
 
 def _error(status_code: int, code: str, message: str, headers: dict[str, str] | None) -> Response:
@@ -114,18 +130,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 trusted_proxies=settings.proxies,
                 click_id_parameter=settings.click_id_parameter,
                 retry_after_seconds=settings.retry_after_seconds,
+                rate_limit_per_minute=settings.track_rate_limit_per_minute,
             ),
             pixel_script,
             graphql_controller,
+            swagger_ui_assets(),
         ],
         on_startup=[load_enrichment_data],
         lifespan=[store_lifespan],
-        before_send=[add_public_headers],
+        before_send=[add_public_headers, no_sniffing],
         exception_handlers={
             HTTPException: _http_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
-        openapi_config=OpenAPIConfig(title="Conversion API", version="0.1.0"),
+        openapi_config=openapi_config(title="Conversion API", version="0.1.0"),
         request_max_body_size=settings.max_request_body_bytes,
         middleware=[header_size_limit(settings.max_request_header_bytes)],
         # Unexpected errors are logged once, by _internal_error, with their traceback.

@@ -22,6 +22,8 @@ from pixel.client_ip import TrustedProxies
 from pixel.enrichment import DEFAULT_COUNTRY_DATA_FILE
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The request line (the pixel takes a 4 KiB query string) and each header's ": " and CRLF.
+REQUEST_LINE_AND_FRAMING_BYTES = 8 * 1024
 
 
 def _networks(value: Any) -> Any:
@@ -62,8 +64,11 @@ class Settings(BaseSettings):
     # The HTTP faces.
     trusted_proxies: Networks = ()
     retry_after_seconds: int = Field(default=5, gt=0)
-    # Fires per client address per minute and worker process; 0 turns the limit off.
+    # Fires, and tracking-link visits, per client per minute and worker process (a client
+    # is an IPv4 address or an IPv6 /64); 0 turns a limit off. Apart, because operators'
+    # servers fire from one address while visits come from players' browsers.
     pixel_rate_limit_per_minute: int = Field(default=0, ge=0)
+    track_rate_limit_per_minute: int = Field(default=0, ge=0)
     # Fires on clicks without a tracking link (offers carry their own policy): open,
     # signed_deposits or signed, with the secret that signs them.
     pixel_fire_policy: Annotated[FirePolicy, BeforeValidator(_lower)] = FirePolicy.OPEN
@@ -75,6 +80,12 @@ class Settings(BaseSettings):
     # A GraphQL document or form larger than this is refused with 413 before parsing.
     max_request_body_bytes: int = Field(default=64 * 1024, gt=0)
     max_request_header_bytes: int = Field(default=16 * 1024, gt=0)
+
+    # The server, below the app (api/server.py): connections and requests each worker
+    # takes on at once before answering 503, and how long a request may take to arrive in
+    # full (head and body) before its connection is closed.
+    max_concurrent_connections: int = Field(default=1000, gt=0)
+    request_receive_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # GraphQL: what one request may ask for.
     graphql_max_depth: int = Field(default=10, gt=0)
@@ -113,6 +124,12 @@ class Settings(BaseSettings):
     def default_fire_terms(self) -> FireTerms:
         secret = self.pixel_fire_secret
         return FireTerms(self.pixel_fire_policy, (secret.get_secret_value(),) if secret else ())
+
+    @property
+    def max_request_head_bytes(self) -> int:
+        """What the server reads of a request's head before refusing it: the headers the
+        app allows, plus its request line and the framing the app's count leaves out."""
+        return self.max_request_header_bytes + REQUEST_LINE_AND_FRAMING_BYTES
 
     @property
     def proxies(self) -> TrustedProxies:

@@ -9,10 +9,16 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address, or None for anything else, an IPv6 address with a zone id included
+    (`fe80::1%eth0`): a zone names an interface of whichever machine wrote it, means
+    nothing here, and is text of any length."""
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        return None
+    return address
 
 
 @dataclass(frozen=True)
@@ -29,8 +35,13 @@ class TrustedProxies:
         """The peer, or, behind trusted proxies, the nearest untrusted X-Forwarded-For hop.
 
         Hops are read right to left because only the right end was written by our
-        own proxies; anything further left is whatever the client claimed.
+        own proxies; anything further left is whatever the client claimed. A hop with a
+        zone id is garbage like any other.
         """
+        if peer is not None:
+            # The socket may name the interface a link-local peer came in on: the
+            # address alone is the client's.
+            peer = peer.partition("%")[0]
         if peer is None or not forwarded_for or not self.trusts(peer):
             return peer
         nearest_trusted = peer

@@ -33,7 +33,7 @@ from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.openapi import PixelOperation
 from pixel.query import MAX_QUERY_BYTES, SIGNATURE_PARAMETER, read_parameters
-from pixel.rate_limit import RateLimiter
+from pixel.rate_limit import RateLimiter, rate_limited
 from pixel.responses import errors_response, query_too_long_response, store_unavailable_response
 
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "text/plain")
@@ -76,23 +76,6 @@ def outcome_response(outcome: Outcome, retry_after_seconds: int) -> Response:
             return store_unavailable_response(
                 "the store cannot take the write now; retry later", retry_after_seconds
             )
-
-
-def _rate_limited(
-    request: Request, trusted_proxies: TrustedProxies, limiter: RateLimiter | None
-) -> Response | None:
-    if limiter is None:
-        return None
-    peer = request.client.host if request.client else None
-    client = trusted_proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
-    retry_after = limiter.retry_after(client or "unknown")
-    if retry_after is None:
-        return None
-    return errors_response(
-        429,
-        [FieldError(None, "rate_limited", "too many fires from this address; retry later")],
-        headers={"Retry-After": str(retry_after)},
-    )
 
 
 async def _parameters(request: Request) -> tuple[dict[str, str], list[FieldError]] | Response:
@@ -148,7 +131,7 @@ def create_pixel_router(
     limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
 
     async def record(request: Request, click_id: str, *, dry_run: bool) -> Response:
-        if limited := _rate_limited(request, trusted_proxies, limiter):
+        if limited := rate_limited(request, trusted_proxies, limiter, what="fires"):
             return limited
         parameters = await _parameters(request)
         if isinstance(parameters, Response):

@@ -1,17 +1,44 @@
-"""An optional per-client limit on pixel fires, counted in fixed one-minute windows.
+"""Optional per-client limits on pixel fires and tracking-link visits, counted in fixed
+one-minute windows.
+
+A client is an IPv4 address or an IPv6 /64: one subscriber usually gets a whole /64 and
+can pick a fresh address in it for every request, so counting IPv6 addresses one by one
+would limit nothing.
 
 Counts live in the worker's memory: with N workers a client gets up to N times the
-limit. That is enough to blunt a flood from one address; a global limit belongs in
-the reverse proxy.
+limit. That is enough to blunt a flood from one client; a global limit belongs in the
+reverse proxy.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
 
+from litestar import Request, Response
+
+from models.errors import FieldError
+from pixel.client_ip import TrustedProxies
+from pixel.responses import errors_response
+
 WINDOW_SECONDS = 60.0
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_key(address: str | None) -> str:
+    """What a limit counts for a client address: itself (IPv4) or its /64 (IPv6)."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        # No address (a Unix socket): such clients share one count.
+        return "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False))
+    return str(parsed)
 
 
 class RateLimiter:
@@ -22,7 +49,7 @@ class RateLimiter:
         self._counts: dict[str, int] = {}
 
     def retry_after(self, client: str) -> int | None:
-        """Count one fire from `client`; None if allowed, else the seconds to wait."""
+        """Count one request from `client`; None if allowed, else the seconds to wait."""
         now = self._clock()
         if now >= self._window_ends:
             # A new window forgets every client, which also bounds the memory used.
@@ -33,3 +60,21 @@ class RateLimiter:
         if fired > self.per_minute:
             return max(1, math.ceil(self._window_ends - now))
         return None
+
+
+def rate_limited(
+    request: Request, trusted_proxies: TrustedProxies, limiter: RateLimiter | None, what: str
+) -> Response | None:
+    """429 when the request's client is over `limiter`'s limit (none without a limiter)."""
+    if limiter is None:
+        return None
+    peer = request.client.host if request.client else None
+    client = trusted_proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+    retry_after = limiter.retry_after(client_key(client))
+    if retry_after is None:
+        return None
+    return errors_response(
+        429,
+        [FieldError(None, "rate_limited", f"too many {what} from this address; retry later")],
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -25,6 +25,7 @@ from models.tracking.visits import (
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.query import MAX_QUERY_BYTES, read_parameters
+from pixel.rate_limit import RateLimiter, rate_limited
 from pixel.responses import errors_response, query_too_long_response, store_unavailable_response
 
 TrackingIdParameter = Annotated[
@@ -54,13 +55,20 @@ TRACKING_RESPONSES = {
     404: ResponseSpec(ErrorBody, description="No tracking link has this id; no click"),
     414: ResponseSpec(ErrorBody, description="The query string exceeds 4 KiB"),
     422: ResponseSpec(ErrorBody, description="Invalid parameters, every bad field named"),
+    429: ResponseSpec(ErrorBody, description="Too many visits from one client (when limited)"),
     503: ResponseSpec(ErrorBody, description="The store cannot take the click now: retry later"),
 }
 
 
 def create_tracking_router(
-    *, trusted_proxies: TrustedProxies, click_id_parameter: str, retry_after_seconds: int
+    *,
+    trusted_proxies: TrustedProxies,
+    click_id_parameter: str,
+    retry_after_seconds: int,
+    rate_limit_per_minute: int,
 ) -> Router:
+    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+
     @get(
         "/{tracking_id:str}",
         status_code=302,
@@ -71,6 +79,8 @@ def create_tracking_router(
         "(sub ids, at most 255 characters each).",
     )
     async def follow(request: Request, tracking_id: TrackingIdParameter) -> Response:
+        if limited := rate_limited(request, trusted_proxies, limiter, what="visits"):
+            return limited
         query = request.scope["query_string"]
         if len(query) > MAX_QUERY_BYTES:
             return query_too_long_response(MAX_QUERY_BYTES)

@@ -53,7 +53,8 @@ class TrackingLink(TrackingLinkRecord):
 class CreateOfferInput:
     name: str
     landing_url: str = strawberry.field(
-        description="An absolute http(s) URL, at most 2048 characters; may hold {click_id}."
+        description="An absolute http(s) URL, at most 2048 characters; may hold {click_id}. "
+        "Stored in ASCII: a non-ASCII host in IDNA, other non-ASCII characters percent-encoded."
     )
     fire_policy: FirePolicy = strawberry.field(
         default=FirePolicy.OPEN, description="OPEN unless given."

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +63,16 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def served_app(environment: Mapping[str, str], log_file: Path) -> Iterator[ServedApp]:
-    """Serve in production mode with `environment` added; SIGTERM it (then SIGKILL) afterwards."""
+def served_app(
+    environment: Mapping[str, str], log_file: Path, arguments: Sequence[str] = ()
+) -> Iterator[ServedApp]:
+    """Serve in production mode with `environment` added and `serve`'s own `arguments`;
+    SIGTERM it (then SIGKILL) afterwards."""
     port = free_port()
     with (
         log_file.open("w") as output,
         subprocess.Popen(
-            [CONVERSIONS, "serve", "--port", str(port)],
+            [CONVERSIONS, "serve", "--port", str(port), *arguments],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=os.environ | dict(environment),

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from piccolo.engine.base import Engine
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, Route, async_playwright
 
 from models.store.tables import Conversion
 from models.tracking.links import create_tracking_link
@@ -288,3 +288,26 @@ async def test_the_script_beacon_arrives_when_the_page_closes(
         (Conversion.click == click_id) & (Conversion.type == "install")
     )
     assert installs == [{"player_id": "leaving"}]
+
+
+async def test_swagger_ui_renders_from_the_apps_own_assets_alone(
+    api_origin: str, page: Page
+) -> None:
+    """No CDN: the page works with nothing but the app reachable."""
+    elsewhere: list[str] = []
+
+    async def only_the_app(route: Route) -> None:
+        if route.request.url.startswith(f"{api_origin}/"):
+            await route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", only_the_app)
+    await page.goto(f"{api_origin}/schema/swagger")
+    title = page.locator(".swagger-ui .info .title")
+    await title.wait_for(timeout=15_000)
+    assert "Conversion API" in await title.inner_text()
+    # Every operation of the description is listed, the pixel's included.
+    assert await page.locator(".opblock-summary-path", has_text="/convert/{click_id}").count() > 0
+    assert elsewhere == []

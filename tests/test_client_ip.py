@@ -36,3 +36,13 @@ def test_ipv6_peers_and_hops() -> None:
 
 def test_no_header_means_the_peer() -> None:
     assert PROXIES.client_ip("10.0.0.2", None) == "10.0.0.2"
+
+
+def test_a_hop_with_a_zone_id_is_garbage_and_the_proxy_counts() -> None:
+    # The zone is text of any length; the address must never carry it into a store.
+    assert PROXIES.client_ip("10.0.0.2", "fe80::1%eth0") == "10.0.0.2"
+    assert PROXIES.client_ip("10.0.0.2", f"fe80::1%{'x' * 300}, 10.0.0.7") == "10.0.0.7"
+
+
+def test_a_link_local_peer_counts_without_its_zone() -> None:
+    assert TrustedProxies().client_ip("fe80::1%eth0", None) == "fe80::1"

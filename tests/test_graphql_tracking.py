@@ -11,7 +11,7 @@ from piccolo.engine.base import Engine
 from api.app import create_app
 from api.settings import Settings
 from models.keys import Scope
-from models.store.tables import Offer, TrackingLink
+from models.store.tables import Click, Offer, TrackingLink
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as, ids_of
@@ -103,6 +103,48 @@ async def test_a_bad_offer_names_every_field_and_stores_nothing(admin: GraphQL) 
         "name": "required",
         "landingUrl": "invalid_url",
     }
+    assert await Offer.count() == 0
+
+
+async def test_a_non_ascii_landing_url_is_stored_in_ascii_and_its_visits_redirect(
+    admin: GraphQL, client: httpx.AsyncClient
+) -> None:
+    offer = (
+        await admin.data(
+            CREATE_OFFER,
+            {"input": {"name": "Бонус", "landingUrl": "https://казино.example/бонус?ref=ё"}},
+        )
+    )["createOffer"]
+    assert offer["landingUrl"] == (
+        "https://xn--80aodfsg.example/%D0%B1%D0%BE%D0%BD%D1%83%D1%81?ref=%D1%91"
+    )
+    link = (
+        await admin.data(
+            CREATE_TRACKING_LINK, {"input": {"offerId": offer["id"], "partnerReference": "p-1"}}
+        )
+    )["createTrackingLink"]
+    visit = await client.get(f"/track/{link['id']}")
+    assert visit.status_code == 302
+    [click_id] = await Click.select(Click.id).output(as_list=True)
+    assert visit.headers["location"] == f"{offer['landingUrl']}&click_id={click_id}"
+    updated = await admin.data(
+        "mutation ($id: UUID!) { updateOffer(id: $id, input: {landingUrl: "
+        '"https://казино.example/новый"}) { landingUrl } }',
+        {"id": offer["id"]},
+    )
+    assert updated["updateOffer"]["landingUrl"] == (
+        "https://xn--80aodfsg.example/%D0%BD%D0%BE%D0%B2%D1%8B%D0%B9"
+    )
+
+
+async def test_a_landing_url_that_cannot_be_ascii_is_a_field_error(admin: GraphQL) -> None:
+    [error] = await admin.errors(
+        CREATE_OFFER, {"input": {"name": "Bonus", "landingUrl": "https://💰.example/bonus"}}
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    [item] = error["extensions"]["errors"]
+    assert (item["field"], item["code"]) == ("landingUrl", "invalid_url")
+    assert "internationalised domain name" in item["message"]
     assert await Offer.count() == 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixel.rate_limit import RateLimiter
+from pixel.rate_limit import RateLimiter, client_key
 
 
 class Clock:
@@ -35,3 +35,18 @@ def test_a_new_window_starts_afresh() -> None:
     assert limiter.retry_after("a") is not None
     clock.now += 60
     assert limiter.retry_after("a") is None
+
+
+def test_an_ipv4_client_is_its_address() -> None:
+    assert client_key("198.51.100.1") != client_key("198.51.100.2")
+    assert client_key("::ffff:198.51.100.1") == client_key("198.51.100.1")
+
+
+def test_an_ipv6_client_is_its_64() -> None:
+    # A subscriber's /64 holds more addresses than a limit could ever count one by one.
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff:ffff:ffff:fffe")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+
+
+def test_clients_without_an_address_share_one_count() -> None:
+    assert client_key(None) == client_key("not-an-address")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +15,7 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from models.errors import InvalidInputError
-from models.store.tables import Click
+from models.store.tables import Click, Offer
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from models.tracking.visits import landing_url_with_click_id
@@ -30,6 +31,15 @@ BRITISH_ADDRESS = "81.2.69.160"
 async def tracking_link(landing_url: str = "https://operator.example/welcome") -> uuid.UUID:
     offer = await create_offer("Welcome bonus", landing_url)
     link = await create_tracking_link(offer.id, "partner-42", creative="banner-300x250")
+    return link.id
+
+
+async def tracking_link_to_stored_url(landing_url: str) -> uuid.UUID:
+    """A link to an offer stored as it is, as create_offer stored them before it kept
+    landing URLs in ASCII."""
+    offer = Offer(name="Welcome bonus", landing_url=landing_url, created_at=datetime.now(UTC))
+    await offer.save()
+    link = await create_tracking_link(offer.id, "partner-42")
     return link.id
 
 
@@ -308,12 +318,39 @@ async def test_a_visit_without_a_user_agent_has_no_families(client: httpx.AsyncC
         "https://operator.example:99999/",
         "https://operator.example/" + "a" * 2048,
         "",
+        # No valid internationalised domain name, so no ASCII host for a redirect.
+        "https://💰.example/bonus",
+        "https://казино..example/",
+        "https://казино.example:٨٠/",
+        # 1,025 characters as written, 6,025 once percent-encoded.
+        "https://operator.example/" + "ж" * 1000,
     ],
 )
 async def test_an_offer_needs_an_absolute_http_landing_url(db, landing_url: str) -> None:
     with pytest.raises(InvalidInputError) as raised:
         await create_offer("Welcome bonus", landing_url)
     assert [error.field for error in raised.value.errors] == ["landing_url"]
+
+
+async def test_an_offer_stored_before_ascii_landing_urls_still_redirects_in_ascii(
+    client: httpx.AsyncClient,
+) -> None:
+    link_id = await tracking_link_to_stored_url("https://Казино.example/бонус/{click_id}?x=ё")
+    response = await client.get(f"/track/{link_id}")
+    assert response.status_code == 302
+    [click] = await all_clicks()
+    assert response.headers["location"] == (
+        f"https://xn--80aodfsg.example/%D0%B1%D0%BE%D0%BD%D1%83%D1%81/{click['id']}?x=%D1%91"
+    )
+
+
+async def test_a_landing_url_that_cannot_make_a_redirect_leaves_no_click(
+    client: httpx.AsyncClient,
+) -> None:
+    link_id = await tracking_link_to_stored_url("https://💰.example/bonus")
+    response = await client.get(f"/track/{link_id}")
+    assert response.status_code == 500
+    assert await all_clicks() == []
 
 
 async def test_a_tracking_link_needs_an_existing_offer_and_a_partner(db) -> None:

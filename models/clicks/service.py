@@ -76,8 +76,9 @@ def click_errors(new_click: NewClick) -> list[FieldError]:
     return errors
 
 
-async def create_click(new_click: NewClick) -> uuid.UUID:
-    """Store a click; raise InvalidInputError naming every bad field."""
+async def create_click(new_click: NewClick, *, click_id: uuid.UUID | None = None) -> uuid.UUID:
+    """Store a click, with `click_id` if given (else a new one); raise InvalidInputError
+    naming every bad field."""
     errors = click_errors(new_click)
     if new_click.tracking_link_id is not None and not await TrackingLink.exists().where(
         TrackingLink.id == new_click.tracking_link_id
@@ -101,5 +102,7 @@ async def create_click(new_click: NewClick) -> uuid.UUID:
         os_family=new_click.os_family,
         device_family=new_click.device_family,
     )
+    if click_id is not None:
+        click.id = click_id
     await click.save()
     return click.id

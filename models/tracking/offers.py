@@ -5,8 +5,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import idna
 from piccolo.columns import Column
 
 from models.errors import FieldError, InvalidInputError, text_errors
@@ -26,6 +27,9 @@ MAX_LANDING_URL_LENGTH = 2048
 FIRE_SECRET_GRACE = timedelta(hours=24)
 # 256 bits, as hex: the length the secret's column holds.
 FIRE_SECRET_BYTES = MAX_SECRET_LENGTH // 2
+# Printable ASCII stays as written (reserved characters, existing %-escapes, the braces of
+# {click_id}); only what is not ASCII gets percent-encoded.
+PRINTABLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 @dataclass(kw_only=True)
@@ -34,7 +38,8 @@ class OfferRecord:
 
     id: uuid.UUID
     name: str
-    # May hold a `{click_id}` placeholder; validated as an absolute http(s) URL.
+    # May hold a `{click_id}` placeholder; validated as an absolute http(s) URL and
+    # stored in ASCII (ascii_landing_url).
     landing_url: str
     created_at: datetime
     # Which pixel fires must be signed with the offer's fire secret.
@@ -46,6 +51,37 @@ class OfferRecord:
 
 
 READS = TableReads(Offer, OfferRecord, Offer.created_at)
+
+
+def ascii_landing_url(landing_url: str) -> str:
+    """A valid landing URL as a redirect's `Location` can carry it: ASCII only.
+
+    A non-ASCII host is written in IDNA (`казино.example` -> `xn--80aodfsg.example`);
+    any other non-ASCII character is percent-encoded as UTF-8 (`/бонус` ->
+    `/%D0%B1%D0%BE%D0%BD%D1%83%D1%81`). An ASCII URL is returned as it is. Raises
+    ValueError (idna's errors are ValueErrors) when the host is no valid
+    internationalised domain name.
+    """
+    if landing_url.isascii():
+        return landing_url
+    # A valid landing URL is scheme://netloc..., and the first "//" begins the netloc.
+    netloc_start = landing_url.index("//") + 2
+    netloc_end = netloc_start + len(urlsplit(landing_url).netloc)
+    userinfo, at, host_port = landing_url[netloc_start:netloc_end].rpartition("@")
+    if not host_port.isascii():
+        # Not an IPv6 literal, which is ASCII: the port, if any (ASCII digits, as urlsplit
+        # checked), follows the only colon.
+        host, colon, port = host_port.partition(":")
+        host_port = idna.encode(host, uts46=True).decode("ascii") + colon + port
+    return "".join(
+        [
+            landing_url[:netloc_start],
+            quote(userinfo, safe=PRINTABLE_ASCII),
+            at,
+            host_port,
+            quote(landing_url[netloc_end:], safe=PRINTABLE_ASCII),
+        ]
+    )
 
 
 def landing_url_errors(landing_url: str) -> list[FieldError]:
@@ -70,6 +106,23 @@ def landing_url_errors(landing_url: str) -> list[FieldError]:
         return [invalid]
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname or port == 0:
         return [invalid]
+    try:
+        stored = ascii_landing_url(landing_url)
+    except ValueError:
+        return [
+            FieldError(
+                "landing_url",
+                "invalid_url",
+                "{landing_url} cannot be written in ASCII for a redirect: its host must be "
+                "a valid internationalised domain name, such as https://bücher.example/",
+            )
+        ]
+    if len(stored) > MAX_LANDING_URL_LENGTH:
+        message = (
+            f"{{landing_url}} must be at most {MAX_LANDING_URL_LENGTH} characters once "
+            "its non-ASCII characters are encoded"
+        )
+        return [FieldError("landing_url", "too_long", message)]
     return []
 
 
@@ -86,7 +139,7 @@ async def create_offer(
         raise InvalidInputError(errors)
     offer = Offer(
         name=name.strip(),
-        landing_url=landing_url,
+        landing_url=ascii_landing_url(landing_url),
         created_at=datetime.now(UTC),
         fire_policy=fire_policy.value,
     )
@@ -113,7 +166,7 @@ async def update_offer(offer_id: uuid.UUID, changes: OfferChanges) -> OfferRecor
         values[Offer.name] = changes.name.strip()
     if changes.landing_url is not None:
         errors += landing_url_errors(changes.landing_url)
-        values[Offer.landing_url] = changes.landing_url
+        values[Offer.landing_url] = ascii_landing_url(changes.landing_url)
     if changes.fire_policy is not None:
         values[Offer.fire_policy] = changes.fire_policy.value
     if errors:

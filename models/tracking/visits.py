@@ -19,6 +19,7 @@ from models.errors import FieldError, InvalidInputError, StoreUnavailable
 from models.metadata import RequestMetadata
 from models.store.engine import is_store_unavailable
 from models.store.tables import TrackingLink
+from models.tracking.offers import ascii_landing_url
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,13 @@ async def follow_tracking_link(
         )
         if link is None:
             return TrackingLinkNotFound(raw.tracking_id)
+        # The redirect comes first: a landing URL that cannot make one fails the visit
+        # before a click is stored. Offers stored before landing URLs were kept in ASCII
+        # are encoded here.
+        click_id = uuid.uuid4()
+        location = landing_url_with_click_id(
+            ascii_landing_url(link["landing_url"]), click_id, click_id_parameter
+        )
         new_click = NewClick(
             tracking_link_id=tracking_link_id,
             type=raw.type,
@@ -115,7 +123,7 @@ async def follow_tracking_link(
             unreadable = {error.field for error in raw.unreadable}
             others = [error for error in click_errors(new_click) if error.field not in unreadable]
             return InvalidVisit(raw.unreadable + others)
-        click_id = await create_click(new_click)
+        await create_click(new_click, click_id=click_id)
     except InvalidInputError as invalid:
         if any(error.field == "tracking_link_id" for error in invalid.errors):
             # Deleted between the look-up and the insert.
@@ -126,6 +134,4 @@ async def follow_tracking_link(
             logger.warning("store unavailable while creating a click: %r", error)
             return StoreUnavailable(reason=type(error).__name__)
         raise
-    return Redirect(
-        click_id, landing_url_with_click_id(link["landing_url"], click_id, click_id_parameter)
-    )
+    return Redirect(click_id, location)
