@@ -22,7 +22,7 @@ from models.errors import FieldError, error_body
 from models.store.engine import close_store, current_engine, open_store
 from pixel.convert import create_pixel_router
 from pixel.enrichment import load_country_data
-from pixel.responses import add_public_headers
+from pixel.responses import public_headers
 from pixel.script import pixel_script
 from pixel.track import create_tracking_router
 from schema.context import GraphQLLimits, make_context_getter
@@ -35,16 +35,19 @@ logger = logging.getLogger(__name__)
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
-async def no_sniffing(message: Message, _: Scope) -> None:
-    """`before_send` hook: no response may be read as another type than it declares (a
-    JSON error echoing a parameter, sniffed as HTML, would run its script); this covers
-    the framework's own answers (404, 405, 431) too."""
+async def add_headers(message: Message, scope: Scope) -> None:
+    """`before_send` hook, one for every response (the framework's own 404, 405 and 431
+    included): the public faces' headers, and nosniff, so no response may be read as
+    another type than it declares (a JSON error echoing a parameter, sniffed as HTML,
+    would run its script). One hook and one pass over the headers: it runs on every fire."""
     if message["type"] != "http.response.start":
         return
     headers = list(message.get("headers", ()))
-    if all(name.lower() != NOSNIFF[0] for name, _ in headers):
-        headers.append(NOSNIFF)
-        message["headers"] = headers
+    names = {name.lower() for name, _ in headers}
+    headers.extend(
+        header for header in (*public_headers(scope["path"]), NOSNIFF) if header[0] not in names
+    )
+    message["headers"] = headers
 
 
 def _error(status_code: int, code: str, message: str, headers: dict[str, str] | None) -> Response:
@@ -138,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         on_startup=[load_enrichment_data],
         lifespan=[store_lifespan],
-        before_send=[add_public_headers, no_sniffing],
+        before_send=[add_headers],
         exception_handlers={
             HTTPException: _http_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,

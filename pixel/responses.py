@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import Response
-from litestar.types import Message, Scope
 
 from models.errors import FieldError, error_body
 
@@ -40,20 +39,12 @@ def query_too_long_response(max_bytes: int) -> Response[bytes]:
     return errors_response(414, [FieldError("query", "too_long", message)])
 
 
-async def add_public_headers(message: Message, scope: Scope) -> None:
-    """`before_send` hook: every pixel response, errors and 405s included, is uncached CORS;
-    every tracking-link response is uncached, so each visit reaches us and makes its click."""
-    if message["type"] != "http.response.start":
-        return
-    path = scope["path"]
-    added: tuple[tuple[bytes, bytes], ...]
+def public_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response of a public face carries, errors and 405s included:
+    the pixel's are uncached CORS; the tracking link's uncached, so each visit reaches
+    us and makes its click."""
     if path.startswith(PIXEL_PATH_PREFIX):
-        added = PIXEL_HEADERS
-    elif path.startswith(TRACKING_PATH_PREFIX):
-        added = TRACKING_HEADERS
-    else:
-        return
-    headers = list(message.get("headers", ()))
-    names = {name.lower() for name, _ in headers}
-    headers.extend(header for header in added if header[0] not in names)
-    message["headers"] = headers
+        return PIXEL_HEADERS
+    if path.startswith(TRACKING_PATH_PREFIX):
+        return TRACKING_HEADERS
+    return ()

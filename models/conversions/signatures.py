@@ -34,22 +34,23 @@ INVALID_SIGNATURE = FieldError(
 
 @dataclass(frozen=True, slots=True)
 class FireSignature:
-    """A fire's claim of authenticity: the `sig` it carried, if any, and what it signs."""
+    """A fire's claim of authenticity: the `sig` it carried, if any, and the report as
+    received, before any other reading of its values, which is what a `sig` signs."""
 
     sig: str | None
-    # `name=value&...` of the signed parameters the fire carried with a value.
-    signed_parameters: str
+    signed: RawConversion
 
     @classmethod
     def of(cls, raw: RawConversion, sig: str | None) -> FireSignature:
-        """`raw` must hold the values as received, before any other reading of them."""
-        signed = "&".join(
-            f"{name}={value}" for name in SIGNED_PARAMETERS if (value := getattr(raw, name))
-        )
-        return cls(sig or None, signed)
+        return cls(sig or None, raw)
 
     def canonical_string(self, click_id: uuid.UUID) -> str:
-        return f"{click_id}\n{self.signed_parameters}"
+        # Built only for a fire that carries a sig: unsigned fires on open offers,
+        # the common case, never pay for it.
+        signed = "&".join(
+            f"{name}={value}" for name in SIGNED_PARAMETERS if (value := getattr(self.signed, name))
+        )
+        return f"{click_id}\n{signed}"
 
 
 @dataclass(frozen=True, slots=True)
