@@ -23,10 +23,10 @@ from models.conversions.batch import Report
 from models.conversions.input import RawConversion, parse_conversion
 from models.conversions.outcomes import Outcome, Recorded
 from models.conversions.records import ConversionRecord
-from models.conversions.service import committer
 from models.keys import Scope
 from models.store.tables import Source
 from models.tracking.offers import create_offer
+from models.writes import store_report
 from tests.graphql_client import bearer, graphql_as
 from tests.support import count_conversions, new_click, stored_conversions
 
@@ -71,7 +71,7 @@ async def test_a_bad_report_fails_alone_and_its_batch_mates_are_stored(
     # Queued in one go, they are written in one batch.
     reports = [*good[:2], bad, *good[2:]]
     results: list[Outcome | BaseException] = await asyncio.gather(
-        *(committer().submit(each) for each in reports), return_exceptions=True
+        *(store_report(each) for each in reports), return_exceptions=True
     )
     assert [type(result) for result in results] == [
         Recorded,

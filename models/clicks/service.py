@@ -5,11 +5,18 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from models.clicks.records import SUB_ID_NAMES, SubIds
-from models.errors import FieldError, InvalidInputError, text_errors
-from models.store.tables import MAX_ID_LENGTH, MAX_SUB_ID_LENGTH, Click, MarketingType, TrackingLink
+from models.clicks.records import SUB_ID_NAMES, ClickRecord, SubIds
+from models.errors import FieldError, InvalidInputError, StoreUnavailable, text_errors
+from models.store.engine import StoreUnavailableError
+from models.store.tables import (
+    MAX_ID_LENGTH,
+    MAX_SUB_ID_LENGTH,
+    MarketingType,
+    Stage,
+    TrackingLink,
+)
+from models.writes import ClickStored, store_click
 
 # Browsers send headers of any size; what a click keeps of them is bounded.
 MAX_HEADER_VALUE_LENGTH = 2048
@@ -76,9 +83,30 @@ def click_errors(new_click: NewClick) -> list[FieldError]:
     return errors
 
 
+def click_record(new_click: NewClick, click_id: uuid.UUID) -> ClickRecord:
+    """The click a valid `new_click` stores (see `click_errors`)."""
+    return ClickRecord(
+        id=click_id,
+        created_at=new_click.created_at or datetime.now(UTC),
+        stage=Stage.NONE,
+        player_id=new_click.player_id or None,
+        ip=new_click.ip or None,
+        user_agent=new_click.user_agent or None,
+        referrer=new_click.referrer or None,
+        country=new_click.country.upper() if new_click.country else None,
+        tracking_link_id=new_click.tracking_link_id,
+        type=MarketingType(new_click.type.lower()) if new_click.type else None,
+        sub_ids=SubIds(**{name: getattr(new_click, name) or None for name in SUB_ID_NAMES}),
+        browser_family=new_click.browser_family,
+        os_family=new_click.os_family,
+        device_family=new_click.device_family,
+    )
+
+
 async def create_click(new_click: NewClick, *, click_id: uuid.UUID | None = None) -> uuid.UUID:
-    """Store a click, with `click_id` if given (else a new one); raise InvalidInputError
-    naming every bad field."""
+    """Store a click, with `click_id` if given (else a new one), in this worker's next
+    group commit; raise InvalidInputError naming every bad field, StoreUnavailableError
+    when the store cannot take it now."""
     errors = click_errors(new_click)
     if new_click.tracking_link_id is not None and not await TrackingLink.exists().where(
         TrackingLink.id == new_click.tracking_link_id
@@ -87,22 +115,8 @@ async def create_click(new_click: NewClick, *, click_id: uuid.UUID | None = None
         errors.append(FieldError("tracking_link_id", "not_found", message))
     if errors:
         raise InvalidInputError(errors)
-    sub_ids: dict[str, Any] = {name: getattr(new_click, name) or None for name in SUB_ID_NAMES}
-    click = Click(
-        created_at=new_click.created_at or datetime.now(UTC),
-        player_id=new_click.player_id or None,
-        ip=new_click.ip or None,
-        user_agent=new_click.user_agent or None,
-        referrer=new_click.referrer or None,
-        country=new_click.country.upper() if new_click.country else None,
-        tracking_link=new_click.tracking_link_id,
-        type=new_click.type.lower() if new_click.type else None,
-        **sub_ids,
-        browser_family=new_click.browser_family,
-        os_family=new_click.os_family,
-        device_family=new_click.device_family,
-    )
-    if click_id is not None:
-        click.id = click_id
-    await click.save()
-    return click.id
+    match await store_click(click_record(new_click, click_id or uuid.uuid4())):
+        case ClickStored(click_id=stored):
+            return stored
+        case StoreUnavailable(reason=reason):
+            raise StoreUnavailableError(f"the click was not stored: {reason}")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from models.conversions.input import ConversionInput, check_not_before_click
 from models.conversions.outcomes import (
@@ -26,7 +27,8 @@ from models.conversions.outcomes import (
 from models.conversions.records import ConversionRecord
 from models.conversions.signatures import FireTerms, PixelFire, verify_fire
 from models.errors import FieldError, InvalidInputError
-from models.store.batch_sql import ClickState, Resolution, Row, write_conversion_batch
+from models.store.batch_sql import Batch, ClickState, Resolution, Row
+from models.store.batch_sql import write_batch as store_batch
 from models.store.rows import RowMapping
 from models.store.tables import Conversion, ConversionType, FirePolicy, Stage
 
@@ -73,8 +75,9 @@ def event_key(conversion: ConversionInput) -> EventKey | None:
     return (conversion.click_id, conversion.type, conversion.transaction_id)
 
 
-async def write_batch(batch: list[Report]) -> list[Outcome]:
-    """Store a batch in one transaction; every report's outcome, in order."""
+async def write_batch(batch: list[Report], *, new_clicks: list[list[Any]]) -> list[Outcome]:
+    """Store a batch in one transaction, after `new_clicks` (rows in the click table's
+    column order); every report's outcome, in order."""
     click_ids = sorted({report.conversion.click_id for report in batch})
     deposit_keys = sorted(
         {
@@ -84,9 +87,8 @@ async def write_batch(batch: list[Report]) -> list[Outcome]:
             and report.conversion.transaction_id is not None
         }
     )
-    resolution = await write_conversion_batch(
-        click_ids,
-        deposit_keys,
+    resolution = await store_batch(
+        Batch(new_clicks, click_ids, deposit_keys),
         partial(_resolve_batch, batch),
         # A test report writes nothing, so only a look-up can tell it is a repeat.
         look_up_repeats=any(report.conversion.test for report in batch),

@@ -12,20 +12,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from models.conversions.batch import Report, fire_terms, write_batch
+from models.conversions.batch import Report, fire_terms
 from models.conversions.input import RawConversion, parse_conversion
 from models.conversions.outcomes import Invalid, Outcome, SignatureRefused
 from models.conversions.records import ConversionRecord
 from models.conversions.signatures import PixelFire, verify_fire
-from models.errors import FieldError, InvalidInputError, StoreUnavailable
+from models.errors import FieldError, InvalidInputError
 from models.metadata import RequestMetadata
 from models.store.batch_sql import read_click_state
-from models.store.group_commit import GroupCommitter, PerEventLoop
 from models.store.tables import Source
-
-committer = PerEventLoop[Report, Outcome](
-    lambda: GroupCommitter(write_batch, unavailable=StoreUnavailable)
-)
+from models.writes import store_report
 
 
 async def record_conversion(
@@ -60,7 +56,7 @@ async def record_conversion(
         **(metadata or RequestMetadata()).columns(),
         verified=fire is None,
     )
-    return await committer().submit(Report(conversion, record, fire))
+    return await store_report(Report(conversion, record, fire))
 
 
 async def judge_invalid_fire(

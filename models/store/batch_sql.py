@@ -19,7 +19,17 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import asyncpg
-from piccolo.columns import UUID, BigInt, Boolean, Column, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import (
+    UUID,
+    BigInt,
+    Boolean,
+    Column,
+    ForeignKey,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 
 from models.store.engine import PostgresStore, SQLiteStore, current_engine
 from models.store.tables import Click, Conversion
@@ -84,7 +94,7 @@ class Resolution(Generic[OutcomeT]):
 Resolver = Callable[[dict[uuid.UUID, ClickState], Sequence[Row]], Resolution[OutcomeT]]
 
 CONVERSION_COLUMNS: tuple[Column, ...] = tuple(Conversion._meta.columns)
-COLUMN_NAMES = tuple(column._meta.db_column_name for column in CONVERSION_COLUMNS)
+CLICK_COLUMNS: tuple[Column, ...] = tuple(Click._meta.columns)
 _POSTGRES_TYPES: dict[type[Column], str] = {
     ForeignKey: "uuid",  # every foreign key here references a UUID primary key
     UUID: "uuid",
@@ -93,7 +103,30 @@ _POSTGRES_TYPES: dict[type[Column], str] = {
     Timestamptz: "timestamptz",
     BigInt: "bigint",
     Boolean: "boolean",
+    SmallInt: "smallint",
 }
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["?"] * count)
+
+
+def _column_names(columns: tuple[Column, ...]) -> str:
+    return ", ".join(column._meta.db_column_name for column in columns)
+
+
+def _unnest_insert(table: str, columns: tuple[Column, ...]) -> str:
+    """An insert of one array per column: one statement text whatever the row count."""
+    arrays = ", ".join(
+        f"${position}::{_POSTGRES_TYPES[type(column)]}[]"
+        for position, column in enumerate(columns, start=1)
+    )
+    return f"INSERT INTO {table} ({_column_names(columns)}) SELECT * FROM unnest({arrays})"
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as one list per column, as the unnest inserts take them."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 # --- PostgreSQL ---------------------------------------------------------------
@@ -114,14 +147,8 @@ _RECORDED_EVENTS = (
     "ON conversion.click = wanted.click AND conversion.transaction_id = wanted.transaction_id "
     "AND conversion.type = 'deposit'"
 )
-_INSERT_CONVERSIONS = (
-    f"INSERT INTO conversion ({', '.join(COLUMN_NAMES)}) SELECT * FROM unnest("
-    + ", ".join(
-        f"${position}::{_POSTGRES_TYPES[type(column)]}[]"
-        for position, column in enumerate(CONVERSION_COLUMNS, start=1)
-    )
-    + ")"
-)
+_INSERT_CONVERSIONS = _unnest_insert("conversion", CONVERSION_COLUMNS)
+_INSERT_CLICKS = _unnest_insert("click", CLICK_COLUMNS)
 
 
 def _update_clicks(first_parameter: int) -> str:
@@ -150,15 +177,23 @@ class RepeatFoundError(Exception):
     """A report taken for a new event repeats a stored one: the batch must be redone."""
 
 
-async def write_conversion_batch(
-    click_ids: list[uuid.UUID],
-    deposit_keys: list[DepositKey],
-    resolve: Resolver[OutcomeT],
-    *,
-    look_up_repeats: bool,
+@dataclass(frozen=True)
+class Batch:
+    """What one transaction writes first and what its reports look at."""
+
+    # New clicks' values, in the click table's column order: stored before anything
+    # else, so a report in the same batch finds its click.
+    new_clicks: list[list[Any]]
+    # The clicks the batch's reports name, sorted, and the deposits they may repeat.
+    click_ids: list[uuid.UUID]
+    deposit_keys: list[DepositKey]
+
+
+async def write_batch(
+    batch: Batch, resolve: Resolver[OutcomeT], *, look_up_repeats: bool
 ) -> Resolution[OutcomeT]:
-    """One transaction for a batch: its clicks (sorted ids), the deposits it may repeat,
-    and `resolve` deciding every outcome in between.
+    """One transaction for a batch: its new clicks, then its reports' clicks, the
+    deposits they may repeat, and `resolve` deciding every outcome in between.
 
     PostgreSQL skips the look-up of stored events unless `look_up_repeats` (a test
     report writes nothing, so only a look-up can tell it is a repeat), and redoes the
@@ -168,41 +203,31 @@ async def write_conversion_batch(
     engine = current_engine()
     if isinstance(engine, SQLiteStore):
         return await engine.run_in_write_transaction(
-            partial(write_sqlite, click_ids=click_ids, deposit_keys=deposit_keys, resolve=resolve)
+            partial(write_sqlite, batch=batch, resolve=resolve)
         )
     try:
-        return await _postgres_transaction(
-            engine, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
-        )
+        return await _postgres_transaction(engine, batch, resolve, look_up_repeats=look_up_repeats)
     except RepeatFoundError:
         if look_up_repeats:
             raise
         # A retry of something stored, mostly: undone, and redone knowing the store.
-        return await _postgres_transaction(
-            engine, click_ids, deposit_keys, resolve, look_up_repeats=True
-        )
+        return await _postgres_transaction(engine, batch, resolve, look_up_repeats=True)
 
 
 async def _postgres_transaction(
-    engine: PostgresStore,
-    click_ids: list[uuid.UUID],
-    deposit_keys: list[DepositKey],
-    resolve: Resolver[OutcomeT],
-    *,
-    look_up_repeats: bool,
+    engine: PostgresStore, batch: Batch, resolve: Resolver[OutcomeT], *, look_up_repeats: bool
 ) -> Resolution[OutcomeT]:
     async with engine.transaction() as transaction:
         connection = transaction.connection
         resolution = await write_postgres(
-            connection, click_ids, deposit_keys, resolve, look_up_repeats=look_up_repeats
+            connection, batch, resolve, look_up_repeats=look_up_repeats
         )
     return resolution
 
 
 async def write_postgres(
     connection: asyncpg.Connection,
-    click_ids: list[uuid.UUID],
-    deposit_keys: list[DepositKey],
+    batch: Batch,
     resolve: Resolver[OutcomeT],
     *,
     look_up_repeats: bool,
@@ -214,6 +239,11 @@ async def write_postgres(
     back and redoes the batch with look-ups). Repeats are the exception, so most
     batches skip the look-up, and no planner statistics can turn it into a scan.
     """
+    if batch.new_clicks:
+        await connection.execute(_INSERT_CLICKS, *_columns(batch.new_clicks))
+    if not batch.click_ids:
+        return Resolution([], [], {})  # new clicks alone: nothing to look up or decide
+    click_ids, deposit_keys = batch.click_ids, batch.deposit_keys
     clicks = {
         row["id"]: ClickState.of(row) for row in await connection.fetch(_LOCK_CLICKS, click_ids)
     }
@@ -237,8 +267,7 @@ async def write_postgres(
         else []
     )
     if new_rows := resolution.new_rows:
-        # One array per column.
-        inserted = [list(column) for column in zip(*new_rows, strict=True)]
+        inserted = _columns(new_rows)
         if updated:
             written = await connection.fetchval(_INSERT_COUNTED_AND_UPDATE, *inserted, *updated)
         else:
@@ -253,23 +282,25 @@ async def write_postgres(
 # --- SQLite -------------------------------------------------------------------
 
 _SQLITE_INSERT_CONVERSIONS = (
-    f"INSERT INTO conversion ({', '.join(COLUMN_NAMES)}) "
-    f"VALUES ({', '.join(['?'] * len(COLUMN_NAMES))})"
+    f"INSERT INTO conversion ({_column_names(CONVERSION_COLUMNS)}) "
+    f"VALUES ({_placeholders(len(CONVERSION_COLUMNS))})"
+)
+_SQLITE_INSERT_CLICKS = (
+    f"INSERT INTO click ({_column_names(CLICK_COLUMNS)}) "
+    f"VALUES ({_placeholders(len(CLICK_COLUMNS))})"
 )
 
 
-def _placeholders(count: int) -> str:
-    return ", ".join(["?"] * count)
-
-
 def write_sqlite(
-    connection: sqlite3.Connection,
-    click_ids: list[uuid.UUID],
-    deposit_keys: list[DepositKey],
-    resolve: Resolver[OutcomeT],
+    connection: sqlite3.Connection, batch: Batch, resolve: Resolver[OutcomeT]
 ) -> Resolution[OutcomeT]:
     """The batch's statements, inside the caller's immediate transaction, which already
     holds the database's write lock: no row locks are needed."""
+    if batch.new_clicks:
+        connection.executemany(_SQLITE_INSERT_CLICKS, batch.new_clicks)
+    if not batch.click_ids:
+        return Resolution([], [], {})  # new clicks alone: nothing to look up or decide
+    click_ids, deposit_keys = batch.click_ids, batch.deposit_keys
     clicks = {
         row["id"]: ClickState.of(row)
         for row in connection.execute(
