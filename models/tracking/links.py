@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from models.errors import FieldError, InvalidInputError, text_errors
 from models.paging import Cursor
 from models.store.reads import TableReads
+from models.tracking import landing_urls
 from models.store.tables import MAX_ID_LENGTH, Offer, TrackingLink
 
 
@@ -49,6 +50,7 @@ async def create_tracking_link(
         created_at=datetime.now(UTC),
     )
     await link.save()
+    landing_urls.forget_all()  # this worker may remember the id as unknown
     return READS.mapping.record(link.to_dict())
 
 

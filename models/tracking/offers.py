@@ -20,6 +20,7 @@ from models.store.tables import (
     Offer,
     OfferFireSecret,
 )
+from models.tracking import landing_urls
 
 MAX_LANDING_URL_LENGTH = 2048
 # Operators rotate by deploying the new secret while fires signed with the old one
@@ -174,6 +175,7 @@ async def update_offer(offer_id: uuid.UUID, changes: OfferChanges) -> OfferRecor
     if not values:
         return (await READS.by_ids([offer_id])).get(offer_id)
     rows = await Offer.update(values).where(Offer.id == offer_id).returning(*Offer.all_columns())
+    landing_urls.forget_all()
     return READS.mapping.record(rows[0]) if rows else None
 
 

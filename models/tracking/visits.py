@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from models.clicks.records import SUB_ID_NAMES, SubIds
-from models.clicks.service import NewClick, click_errors, create_click
-from models.errors import FieldError, InvalidInputError, StoreUnavailable
+from models.clicks.service import NewClick, click_errors, click_record
+from models.errors import FieldError, StoreUnavailable
 from models.metadata import RequestMetadata
 from models.store.engine import is_store_unavailable
 from models.store.tables import TrackingLink
+from models.tracking import landing_urls
 from models.tracking.offers import ascii_landing_url
+from models.writes import ClickStored, store_click
 
 logger = logging.getLogger(__name__)
 
@@ -88,50 +90,63 @@ def _tracking_link_id(value: str) -> uuid.UUID | None:
         return None
 
 
+async def landing_url_of(tracking_link_id: uuid.UUID) -> str | None:
+    """The link's offer's landing URL, in ASCII; None for no such link. Cached per worker
+    for up to landing_urls.STALENESS_SECONDS."""
+    known, landing_url = landing_urls.cached(tracking_link_id)
+    if known:
+        return landing_url
+    row = await (
+        TrackingLink.select(TrackingLink.offer.landing_url.as_alias("landing_url"))
+        .where(TrackingLink.id == tracking_link_id)
+        .first()
+    )
+    # Offers stored before landing URLs were kept in ASCII are encoded here.
+    landing_url = None if row is None else ascii_landing_url(row["landing_url"])
+    landing_urls.remember(tracking_link_id, landing_url)
+    return landing_url
+
+
 async def follow_tracking_link(
     raw: RawVisit,
     *,
     metadata: RequestMetadata,
     click_id_parameter: str,
 ) -> VisitOutcome:
-    """Create the visit's click and say where to send the player; store nothing on error."""
+    """Create the visit's click and say where to send the player; store nothing on error.
+
+    The click joins the worker's group commit and the redirect is answered only once
+    it is committed: a click id handed to a player always names a stored click."""
     tracking_link_id = _tracking_link_id(raw.tracking_id)
     if tracking_link_id is None:
         return TrackingLinkNotFound(raw.tracking_id)
     try:
-        link = await (
-            TrackingLink.select(TrackingLink.offer.landing_url.as_alias("landing_url"))
-            .where(TrackingLink.id == tracking_link_id)
-            .first()
-        )
-        if link is None:
-            return TrackingLinkNotFound(raw.tracking_id)
-        # The redirect comes first: a landing URL that cannot make one fails the visit
-        # before a click is stored. Offers stored before landing URLs were kept in ASCII
-        # are encoded here.
-        click_id = uuid.uuid4()
-        location = landing_url_with_click_id(
-            ascii_landing_url(link["landing_url"]), click_id, click_id_parameter
-        )
-        new_click = NewClick(
-            tracking_link_id=tracking_link_id,
-            type=raw.type,
-            **vars(raw.sub_ids),
-            **metadata.columns(),
-        )
-        if raw.unreadable:
-            unreadable = {error.field for error in raw.unreadable}
-            others = [error for error in click_errors(new_click) if error.field not in unreadable]
-            return InvalidVisit(raw.unreadable + others)
-        await create_click(new_click, click_id=click_id)
-    except InvalidInputError as invalid:
-        if any(error.field == "tracking_link_id" for error in invalid.errors):
-            # Deleted between the look-up and the insert.
-            return TrackingLinkNotFound(raw.tracking_id)
-        return InvalidVisit(invalid.errors)
+        landing_url = await landing_url_of(tracking_link_id)
     except Exception as error:
         if is_store_unavailable(error):
-            logger.warning("store unavailable while creating a click: %r", error)
+            logger.warning("store unavailable while reading a tracking link: %r", error)
             return StoreUnavailable(reason=type(error).__name__)
         raise
-    return Redirect(click_id, location)
+    if landing_url is None:
+        return TrackingLinkNotFound(raw.tracking_id)
+    new_click = NewClick(
+        tracking_link_id=tracking_link_id,
+        type=raw.type,
+        **vars(raw.sub_ids),
+        **metadata.columns(),
+    )
+    unreadable = {error.field for error in raw.unreadable}
+    errors = raw.unreadable + [
+        error for error in click_errors(new_click) if error.field not in unreadable
+    ]
+    if errors:
+        return InvalidVisit(errors)
+    # The redirect comes first: a landing URL that cannot make one fails the visit
+    # before a click is stored.
+    click_id = uuid.uuid4()
+    location = landing_url_with_click_id(landing_url, click_id, click_id_parameter)
+    match await store_click(click_record(new_click, click_id)):
+        case ClickStored():
+            return Redirect(click_id, location)
+        case StoreUnavailable() as unavailable:
+            return unavailable
