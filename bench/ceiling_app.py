@@ -1,8 +1,11 @@
-"""The ceiling: a bare Litestar app with one route of the pixel's shape and no work.
+"""The ceiling: a bare Litestar app with one route of each hot path's shape and no work.
 
-The same path and the same query parameters, parsed by the framework, answering 202
-with an empty body: what the framework costs before the app does anything.
+The same paths and the same query parameters, parsed by the framework: the pixel's
+answering 202 with an empty body, the tracking link's 302 to a URL holding a fresh
+UUID. What the framework costs before the app does anything.
 """
+
+import uuid
 
 from litestar import Litestar, Response, get
 
@@ -20,4 +23,10 @@ def convert(
     return Response(content=b"", status_code=202)
 
 
-app = Litestar(route_handlers=[convert])
+@get("/track/{tracking_id:uuid}", sync_to_thread=False)
+def track(s1: str | None = None, s2: str | None = None) -> Response[bytes]:
+    location = f"https://operator.example/welcome?click_id={uuid.uuid4()}"
+    return Response(content=b"", status_code=302, headers={"Location": location})
+
+
+app = Litestar(route_handlers=[convert, track])

@@ -1,11 +1,12 @@
-"""Pixel throughput against the framework's ceiling (`make bench`).
+"""Throughput of the two hot paths against the framework's ceiling (`make bench`).
 
-For each engine it serves (A) a bare Litestar app with one route of the pixel's
-shape and the same query parameters, and (B) the real app in production mode,
+For each engine and path (the pixel, `/convert`, and the tracking link, `/track`)
+it serves (A) a bare Litestar app with a route of the same shape and the same
+query parameters, and (B) the real app in production mode,
 both under the same server (--server) and worker count, then drives them with
 wrk, interleaved A/B/A/B, and prints the
-median req/s and p99 of each, the ratio B/A, and whether the rows stored equal
-the 202s answered. Requires wrk (installed with apt-get when missing).
+median req/s and p99 of each, the ratio B/A, the errors, and whether the rows
+stored (conversions, or clicks) equal the 202s (or 302s) answered. Requires wrk (installed with apt-get when missing).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ RESULT = re.compile(
     r"RESULT requests=(\d+) accepted=(\d+) other=(\d+) errors=(\d+) p99_us=(\d+) duration_us=(\d+)"
 )
 CLICKS = 2000
+# What each path answers when it has stored its row.
+SUCCESS = {"convert": 202, "track": 302}
 WRAPPED = re.compile(r"WRAPPED (\d+)")
 # Signed fires per wrk run: more than the fastest side answers in a 10-second run.
 SIGNED_PATHS_PER_RUN = 250_000
@@ -95,9 +98,10 @@ def run_conversions(database_url: str, *arguments: str) -> str:
     ).stdout
 
 
-def create_clicks(database_url: str, clicks_file: Path, *, signed: bool) -> str | None:
-    """Write the clicks' ids to `clicks_file`; with `signed`, the clicks come through a
-    link to an offer that takes only signed deposits, whose secret is returned."""
+def create_clicks(database_url: str, clicks_file: Path, *, signed: bool) -> tuple[str | None, str]:
+    """Write the clicks' ids to `clicks_file`; return the offer's secret when `signed`
+    (the clicks then come through a link to an offer that takes only signed deposits)
+    and the id of a tracking link to visit."""
     script = (
         "import asyncio\n"
         "from datetime import UTC, datetime, timedelta\n"
@@ -106,12 +110,12 @@ def create_clicks(database_url: str, clicks_file: Path, *, signed: bool) -> str 
         "from models.tracking.links import create_tracking_link\n"
         "from models.tracking.offers import create_offer, rotate_fire_secret\n"
         "async def main():\n"
-        "    link_id = None\n"
-        f"    if {signed}:\n"
-        "        offer = await create_offer('bench', 'https://operator.example/',"
-        " FirePolicy.SIGNED_DEPOSITS)\n"
-        "        print('secret', await rotate_fire_secret(offer.id))\n"
-        "        link_id = (await create_tracking_link(offer.id, 'bench')).id\n"
+        "    offer = await create_offer('bench', 'https://operator.example/welcome',"
+        f" FirePolicy.{'SIGNED_DEPOSITS' if signed else 'OPEN'})\n"
+        "    print('secret', await rotate_fire_secret(offer.id))\n"
+        "    link = (await create_tracking_link(offer.id, 'bench')).id\n"
+        "    print('link', link)\n"
+        f"    link_id = link if {signed} else None\n"
         "    created = datetime.now(UTC) - timedelta(hours=1)\n"
         f"    for _ in range({CLICKS}):\n"
         "        click = NewClick(created_at=created, tracking_link_id=link_id)\n"
@@ -127,11 +131,12 @@ def create_clicks(database_url: str, clicks_file: Path, *, signed: bool) -> str 
         text=True,
     ).stdout
     lines = [line for line in output.splitlines() if line.strip()]
-    secret = lines.pop(0).removeprefix("secret ") if signed else None
+    secret = lines.pop(0).removeprefix("secret ")
+    link_id = lines.pop(0).removeprefix("link ")
     for click_id in lines:
         uuid.UUID(click_id)
     clicks_file.write_text("\n".join(lines) + "\n")
-    return secret
+    return (secret if signed else None), link_id
 
 
 def write_signed_paths(paths_file: Path, clicks_file: Path, secret: str, tag: str) -> None:
@@ -171,18 +176,23 @@ def serve(command: list[str], port: int, env: dict[str, str], log: Path) -> subp
     raise RuntimeError(f"{command} did not come up: {log.read_text()}")
 
 
-def drive(
-    wrk: str,
-    port: int,
-    clicks_file: Path,
-    tag: str,
-    seconds: int,
-    connections: int,
-    secret: str | None,
-) -> Run:
-    """One wrk run; signed fires (`secret`) are built beforehand, as Lua cannot sign."""
+@dataclass(frozen=True)
+class Target:
+    """What one bench sends: a path, and what it needs to build unique requests."""
+
+    path: str  # "convert" or "track"
+    clicks_file: Path
+    link_id: str
+    secret: str | None  # signed fires
+
+
+def drive(wrk: str, port: int, target: Target, tag: str, seconds: int, connections: int) -> Run:
+    """One wrk run; signed fires are built beforehand, as Lua cannot sign."""
+    clicks_file, secret = target.clicks_file, target.secret
     script, script_arguments = "pixel.lua", [str(clicks_file), tag]
-    if secret is not None:
+    if target.path == "track":
+        script, script_arguments = "track.lua", [target.link_id, tag]
+    elif secret is not None:
         paths_file = clicks_file.with_name(f"paths-{tag}.txt")
         write_signed_paths(paths_file, clicks_file, secret, tag)
         script, script_arguments = "pixel_paths.lua", [str(paths_file)]
@@ -226,13 +236,21 @@ async def analyze(database_url: str) -> None:
         await connection.close()
 
 
-async def stored_rows(database_url: str) -> int:
+# The rows each path's answered requests must have left: conversions, or the clicks
+# the tracking-link visits made (track.lua tags them with s2=bench).
+STORED_ROWS = {
+    "convert": "SELECT count(*) FROM conversion",
+    "track": "SELECT count(*) FROM click WHERE s2 = 'bench'",
+}
+
+
+async def stored_rows(database_url: str, path: str) -> int:
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
-            return connection.execute("SELECT count(*) FROM conversion").fetchone()[0]
+            return connection.execute(STORED_ROWS[path]).fetchone()[0]
     connection = await asyncpg.connect(database_url)
     try:
-        return await connection.fetchval("SELECT count(*) FROM conversion")
+        return await connection.fetchval(STORED_ROWS[path])
     finally:
         await connection.close()
 
@@ -295,12 +313,13 @@ def server_commands(
     return ceiling, app
 
 
-def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-"))
+def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str) -> bool:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-{path}-"))
     database_url = asyncio.run(prepare_database(engine, workdir))
     run_conversions(database_url, "migrate")
     clicks_file = workdir / "clicks.txt"
-    secret = create_clicks(database_url, clicks_file, signed=arguments.signed)
+    secret, link_id = create_clicks(database_url, clicks_file, signed=arguments.signed)
+    target = Target(path, clicks_file, link_id, secret)
 
     ceiling_port, app_port = free_port(), free_port()
     environment = os.environ | {"DATABASE_URL": database_url}
@@ -313,15 +332,7 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
     accepted_by_app = 0
     try:
         for name, port in (("ceiling", ceiling_port), ("app", app_port)):
-            warm = drive(
-                wrk,
-                port,
-                clicks_file,
-                f"warm-{name}",
-                arguments.warmup,
-                arguments.connections,
-                secret,
-            )
+            warm = drive(wrk, port, target, f"warm-{name}", arguments.warmup, arguments.connections)
             if name == "app":
                 accepted_by_app += warm.accepted
         # A production table has planner statistics; one that grew from empty seconds
@@ -333,19 +344,18 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
                 run = drive(
                     wrk,
                     port,
-                    clicks_file,
+                    target,
                     f"r{round_number}-{name}",
                     arguments.duration,
                     arguments.connections,
-                    secret,
                 )
                 results[name].append(run)
                 if name == "app":
                     accepted_by_app += run.accepted
                 print(
-                    f"  {engine:8} {name:8} run {round_number + 1}: "
+                    f"  {engine:8} /{path:7} {name:8} run {round_number + 1}: "
                     f"{run.per_second:8.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
-                    f"non-202 {run.other}  socket errors {run.errors}",
+                    f"other answers {run.other}  socket errors {run.errors}",
                     flush=True,
                 )
     finally:
@@ -353,20 +363,21 @@ def bench_engine(engine: str, arguments: argparse.Namespace, wrk: str) -> bool:
             process.terminate()
             process.wait(timeout=30)
 
+    app_errors = sum(run.errors + run.other for run in results["app"])
     ceiling_rate = statistics.median(run.per_second for run in results["ceiling"])
     app_rate = statistics.median(run.per_second for run in results["app"])
     ceiling_p99 = statistics.median(run.p99_ms for run in results["ceiling"])
     app_p99 = statistics.median(run.p99_ms for run in results["app"])
-    stored = asyncio.run(stored_rows(database_url))
+    stored = asyncio.run(stored_rows(database_url, path))
     # wrk stops counting at its deadline while requests are still in flight; those
     # may commit unanswered. So every 202 must have its row (stored >= answered) and
     # at most one connection's request per wrk run may be stored unanswered.
     in_flight_at_deadlines = arguments.connections * (arguments.runs + 1)
     durable = accepted_by_app <= stored <= accepted_by_app + in_flight_at_deadlines
     print(
-        f"{engine}: ceiling {ceiling_rate:.0f} req/s p99 {ceiling_p99:.1f} ms | "
+        f"{engine} /{path}: ceiling {ceiling_rate:.0f} req/s p99 {ceiling_p99:.1f} ms | "
         f"app {app_rate:.0f} req/s p99 {app_p99:.1f} ms | ratio {app_rate / ceiling_rate:.2f} | "
-        f"202s answered {accepted_by_app} rows stored {stored} "
+        f"errors {app_errors} | {SUCCESS[path]}s answered {accepted_by_app} rows stored {stored} "
         f"{'OK' if durable else 'MISMATCH'}",
         flush=True,
     )
@@ -389,6 +400,12 @@ def main() -> int:
         help="ASGI server for both sides (granian needs the [bench] extra)",
     )
     parser.add_argument(
+        "--path",
+        choices=["convert", "track", "both"],
+        default="both",
+        help="the pixel (/convert), the tracking link (/track), or both in turn",
+    )
+    parser.add_argument(
         "--signed",
         action="store_true",
         help="every fire a signed deposit on an offer that takes only signed deposits",
@@ -402,7 +419,8 @@ def main() -> int:
         f"{arguments.duration} s, interleaved{'; signed fires' if arguments.signed else ''}",
         flush=True,
     )
-    durable = [bench_engine(engine, arguments, wrk) for engine in engines]
+    paths = ["convert", "track"] if arguments.path == "both" else [arguments.path]
+    durable = [bench_engine(engine, path, arguments, wrk) for engine in engines for path in paths]
     return 0 if all(durable) else 1
 
 
