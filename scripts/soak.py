@@ -1,4 +1,5 @@
-"""The soak (`make soak`): 10,000 conversions through a served app while PostgreSQL restarts.
+"""The soak (`make soak`): 10,000 conversions, then 5,000 tracking-link visits, through a
+served app while PostgreSQL restarts.
 
 It starts a throwaway PostgreSQL cluster (tests/throwaway_postgres.py), migrates it, serves
 the app on it with `conversions serve` in production mode, and fires the events 64 at a
@@ -10,6 +11,10 @@ other than 202 is retried as an operator's server would: after the Retry-After i
 Then it counts rows: every event acknowledged with 202 must have exactly one row and no
 row may exist twice. It prints `acknowledged=N stored=N lost=0 duplicated=0` and exits
 non-zero otherwise.
+
+The visits phase follows one tracking link the same way, crashing the database again
+halfway: a visit is retried after 503 (which must carry Retry-After) or a transport
+error, and every 302 must name a click that is stored, exactly once.
 
 Every event is one a retry may repeat safely: installs and registrations are deduplicated
 per click, deposits carry a transaction_id. A deposit without one has no identity, so no
@@ -201,8 +206,9 @@ async def count_rows(database_url: str) -> tuple[Counter[tuple[uuid.UUID, str, s
             " GROUP BY click, type, transaction_id"
         )
         bad_first_deposits = await connection.fetchval(
-            "SELECT count(*) FROM click WHERE (SELECT count(*) FROM conversion"
-            " WHERE conversion.click = click.id AND is_first_deposit) <> 1"
+            # The conversion phase's clicks: the visits' clicks have no conversions.
+            "SELECT count(*) FROM click WHERE tracking_link IS NULL AND (SELECT count(*)"
+            " FROM conversion WHERE conversion.click = click.id AND is_first_deposit) <> 1"
         )
     finally:
         await connection.close()
@@ -210,8 +216,111 @@ async def count_rows(database_url: str) -> tuple[Counter[tuple[uuid.UUID, str, s
     return stored, bad_first_deposits
 
 
+@dataclass
+class Visits:
+    """The visits phase: what each visit was answered, and the clicks the 302s named."""
+
+    total: int
+    redirected: list[uuid.UUID] = field(default_factory=list)
+    answers: Counter[str] = field(default_factory=Counter)
+    unavailable_without_retry_after: int = 0
+    gave_up: int = 0
+    halfway: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def finished(self) -> int:
+        return len(self.redirected) + self.gave_up
+
+
+async def visit(client: httpx.AsyncClient, link_id: uuid.UUID, number: int, visits: Visits) -> None:
+    """Follow the link until a 302, as a browser reloading after an error page would."""
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            response = await client.get(f"/track/{link_id}", params={"s1": f"visit-{number}"})
+        except httpx.TransportError as error:
+            visits.answers[type(error).__name__] += 1
+            await asyncio.sleep(TRANSPORT_ERROR_PAUSE_SECONDS)
+            continue
+        visits.answers[str(response.status_code)] += 1
+        if response.status_code == 302:
+            visits.redirected.append(uuid.UUID(response.headers["location"].rpartition("=")[2]))
+            if visits.finished >= visits.total // 2:
+                visits.halfway.set()
+            return
+        if response.status_code == 503 and "retry-after" not in response.headers:
+            visits.unavailable_without_retry_after += 1
+        await asyncio.sleep(retry_after_seconds(response) + random.uniform(0, 0.5))
+    visits.gave_up += 1
+
+
+async def create_link(database_url: str) -> uuid.UUID:
+    offer_id, link_id = uuid.uuid4(), uuid.uuid4()
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
+        await connection.execute(
+            "INSERT INTO offer (id, name, landing_url, created_at) "
+            "VALUES ($1, 'soak', 'https://operator.example/welcome', now())",
+            offer_id,
+        )
+        await connection.execute(
+            "INSERT INTO tracking_link (id, offer, partner_reference, created_at) "
+            "VALUES ($1, $2, 'soak', now())",
+            link_id,
+            offer_id,
+        )
+    finally:
+        await connection.close()
+    return link_id
+
+
+async def soak_visits(
+    cluster: ThrowawayCluster, client: httpx.AsyncClient, total: int, concurrency: int
+) -> bool:
+    link_id = await create_link(cluster.url)
+    visits = Visits(total=total)
+    numbers = iter(range(total))
+
+    async def visitor() -> None:
+        for number in numbers:
+            await visit(client, link_id, number, visits)
+
+    async def crash_midway() -> None:
+        await visits.halfway.wait()
+        print(f"  ** crashing PostgreSQL after {visits.finished} visits", flush=True)
+        await asyncio.to_thread(cluster.stop, "immediate")
+        await asyncio.sleep(DATABASE_DOWN_SECONDS)
+        await asyncio.to_thread(cluster.start)
+        print(f"  ** PostgreSQL is back after {visits.finished} visits", flush=True)
+
+    started = time.monotonic()
+    crash = asyncio.create_task(crash_midway())
+    await asyncio.gather(*(visitor() for _ in range(concurrency)))
+    await crash
+    connection = await asyncpg.connect(cluster.url, timeout=10)
+    try:
+        stored = await connection.fetchval(
+            "SELECT count(*) FROM click WHERE id = ANY($1::uuid[])", visits.redirected
+        )
+    finally:
+        await connection.close()
+    answers = " ".join(f"{name}={count}" for name, count in sorted(visits.answers.items()))
+    print(
+        f"\n{total} visits in {time.monotonic() - started:.1f} s; answers: {answers}\n"
+        f"redirected={len(visits.redirected)} clicks_stored={stored} gave_up={visits.gave_up} "
+        f"503s_without_retry_after={visits.unavailable_without_retry_after}"
+    )
+    unexpected = set(visits.answers) - {"302", "503", "ConnectError", "ReadError"}
+    return (
+        len(set(visits.redirected)) == len(visits.redirected) == total
+        and stored == total
+        and visits.gave_up == 0
+        and visits.unavailable_without_retry_after == 0
+        and not unexpected
+    )
+
+
 async def soak(
-    cluster: ThrowawayCluster, events_total: int, concurrency: int, workdir: Path
+    cluster: ThrowawayCluster, events_total: int, visits_total: int, concurrency: int, workdir: Path
 ) -> int:
     click_ids = await create_clicks(cluster.url, events_total // EVENTS_PER_CLICK)
     events = plan_events(click_ids)
@@ -234,6 +343,7 @@ async def soak(
             await restart
             await progress
             elapsed = time.monotonic() - started
+            visits_healthy = await soak_visits(cluster, client, visits_total, concurrency)
 
     stored, bad_first_deposits = await count_rows(cluster.url)
     acknowledged = {event.identity for event in tally.acknowledged}
@@ -258,12 +368,13 @@ async def soak(
         and duplicated == 0
         and bad_first_deposits == 0
     )
-    return 0 if healthy else 1
+    return 0 if healthy and visits_healthy else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--visits", type=int, default=5_000)
     parser.add_argument("--concurrency", type=int, default=64)
     arguments = parser.parse_args()
     if not initdb_is_installed():
@@ -274,7 +385,9 @@ def main() -> int:
         throwaway_cluster() as cluster,
     ):
         run_conversions("migrate", environment={"DATABASE_URL": cluster.url})
-        return asyncio.run(soak(cluster, arguments.events, arguments.concurrency, Path(workdir)))
+        return asyncio.run(
+            soak(cluster, arguments.events, arguments.visits, arguments.concurrency, Path(workdir))
+        )
 
 
 if __name__ == "__main__":
