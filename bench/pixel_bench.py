@@ -4,9 +4,9 @@ For each engine and path (the pixel, `/convert`, and the tracking link, `/track`
 it serves (A) a bare Litestar app with a route of the same shape and the same
 query parameters, and (B) the real app in production mode,
 both under the same server (--server) and worker count, then drives them with
-wrk, interleaved A/B/A/B, and prints the
-median req/s and p99 of each, the ratio B/A, the errors, and whether the rows
-stored (conversions, or clicks) equal the 202s (or 302s) answered. Requires wrk (installed with apt-get when missing).
+wrk, interleaved A/B/A/B, and prints the median req/s and p99 of each, the ratio
+B/A, the errors, and whether the rows stored (conversions, or clicks) equal the
+202s (or 302s) answered. Requires wrk (installed with apt-get when missing).
 """
 
 from __future__ import annotations

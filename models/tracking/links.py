@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from models.errors import FieldError, InvalidInputError, text_errors
 from models.paging import Cursor
 from models.store.reads import TableReads
-from models.tracking import landing_urls
 from models.store.tables import MAX_ID_LENGTH, Offer, TrackingLink
+from models.tracking import landing_urls
 
 
 @dataclass(kw_only=True)
