@@ -159,6 +159,18 @@ def write_signed_paths(paths_file: Path, clicks_file: Path, secret: str, tag: st
     paths_file.write_text("\n".join(lines) + "\n")
 
 
+def workers_cpu_seconds(server_pid: int) -> float:
+    """User and system CPU of a server's worker processes (its children), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    total = 0
+    for pid in children:
+        # Fields after the command's closing parenthesis: utime and stime are 12th and 13th.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def serve(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT
@@ -329,6 +341,9 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
     ceiling = serve(ceiling_command, ceiling_port, environment, workdir / "ceiling.log")
     app = serve(app_command, app_port, environment, workdir / "app.log")
     results: dict[str, list[Run]] = {"ceiling": [], "app": []}
+    # CPU microseconds per request in each side's workers, per measured run.
+    cpu_per_request: dict[str, list[float]] = {"ceiling": [], "app": []}
+    servers = {"ceiling": ceiling, "app": app}
     accepted_by_app = 0
     try:
         for name, port in (("ceiling", ceiling_port), ("app", app_port)):
@@ -341,6 +356,7 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
         asyncio.run(analyze(database_url))
         for round_number in range(arguments.runs):
             for name, port in (("ceiling", ceiling_port), ("app", app_port)):
+                cpu_before = workers_cpu_seconds(servers[name].pid)
                 run = drive(
                     wrk,
                     port,
@@ -350,11 +366,14 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
                     arguments.connections,
                 )
                 results[name].append(run)
+                cpu = workers_cpu_seconds(servers[name].pid) - cpu_before
+                cpu_per_request[name].append(cpu / run.requests * 1e6)
                 if name == "app":
                     accepted_by_app += run.accepted
                 print(
                     f"  {engine:8} /{path:7} {name:8} run {round_number + 1}: "
                     f"{run.per_second:8.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
+                    f"CPU {cpu_per_request[name][-1]:5.0f} µs/request  "
                     f"other answers {run.other}  socket errors {run.errors}",
                     flush=True,
                 )
@@ -377,6 +396,8 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
     print(
         f"{engine} /{path}: ceiling {ceiling_rate:.0f} req/s p99 {ceiling_p99:.1f} ms | "
         f"app {app_rate:.0f} req/s p99 {app_p99:.1f} ms | ratio {app_rate / ceiling_rate:.2f} | "
+        f"worker CPU per request: app {statistics.median(cpu_per_request['app']):.0f} µs, "
+        f"ceiling {statistics.median(cpu_per_request['ceiling']):.0f} µs | "
         f"errors {app_errors} | {SUCCESS[path]}s answered {accepted_by_app} rows stored {stored} "
         f"{'OK' if durable else 'MISMATCH'}",
         flush=True,
