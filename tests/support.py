@@ -15,13 +15,25 @@ from piccolo.table import Table
 
 from api.settings import Settings
 from models.clicks.service import NewClick, create_click
+from models.conversions.batch import Report
+from models.conversions.input import RawConversion, parse_conversion
+from models.conversions.service import new_report
 from models.store.engine import is_postgres
-from models.store.tables import TABLES, Click, Conversion
+from models.store.tables import TABLES, Click, Conversion, Source
 
 
 async def new_click(*, age: timedelta = timedelta(hours=1), **fields: Any) -> uuid.UUID:
     """A stored click, created `age` ago (old enough for any time the tests report)."""
     return await create_click(NewClick(created_at=datetime.now(UTC) - age, **fields))
+
+
+def validated_report(
+    click_id: uuid.UUID, conversion_type: str = "install", transaction_id: str | None = None
+) -> Report:
+    """A report past validation, recorded with an API key: for driving the group commit."""
+    raw = RawConversion(click_id=str(click_id), type=conversion_type, transaction_id=transaction_id)
+    conversion = parse_conversion(raw, received_at=datetime.now(UTC))
+    return new_report(conversion, source=Source.GRAPHQL)
 
 
 async def stored_conversions(click_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,45 +11,15 @@ from cachetools import TTLCache
 from piccolo.engine.base import Engine
 
 from models.clicks.service import NewClick, click_record
-from models.conversions.batch import Report
-from models.conversions.input import RawConversion, parse_conversion
 from models.conversions.outcomes import Recorded
-from models.conversions.records import ConversionRecord
 from models.keys import Scope
-from models.store.tables import Offer, Source
+from models.store.tables import Offer
 from models.tracking import landing_urls
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from models.writes import ClickStored, store_click, store_report
 from tests.graphql_client import graphql_as
-from tests.support import stored_click, stored_conversions
-
-
-def report_on(click_id: uuid.UUID) -> Report:
-    raw = RawConversion(click_id=str(click_id), type="install")
-    conversion = parse_conversion(raw, received_at=datetime.now(UTC))
-    record = ConversionRecord(
-        id=uuid.uuid4(),
-        click_id=click_id,
-        type=conversion.type,
-        occurred_at=conversion.occurred_at,
-        received_at=conversion.received_at,
-        player_id=None,
-        transaction_id=None,
-        currency=None,
-        amount_minor=None,
-        is_first_deposit=False,
-        source=Source.GRAPHQL,
-        ip=None,
-        user_agent=None,
-        referrer=None,
-        country=None,
-        browser_family=None,
-        os_family=None,
-        device_family=None,
-        verified=True,
-    )
-    return Report(conversion, record)
+from tests.support import stored_click, stored_conversions, validated_report
 
 
 async def test_a_click_and_its_conversion_in_one_batch(db: Engine) -> None:
@@ -58,7 +27,7 @@ async def test_a_click_and_its_conversion_in_one_batch(db: Engine) -> None:
     click_id = uuid.uuid4()
     stored, recorded = await asyncio.gather(
         store_click(click_record(NewClick(player_id="p-1"), click_id)),
-        store_report(report_on(click_id)),
+        store_report(validated_report(click_id)),
     )
     assert stored == ClickStored(click_id)
     assert isinstance(recorded, Recorded)

@@ -10,63 +10,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from piccolo.engine.base import Engine
 
-from models.conversions.batch import Report
-from models.conversions.input import RawConversion, parse_conversion
 from models.conversions.outcomes import Outcome, Recorded
-from models.conversions.records import ConversionRecord
 from models.keys import Scope
-from models.store.tables import Source
 from models.tracking.offers import create_offer
 from models.writes import store_report
 from tests.graphql_client import bearer, graphql_as
-from tests.support import count_conversions, new_click, stored_conversions
+from tests.support import count_conversions, new_click, stored_conversions, validated_report
 
 UNSTORABLE = ["p\x00", "p\ud800", "p\x1b[31m"]
-
-
-def report(click_id: uuid.UUID, transaction_id: str) -> Report:
-    raw = RawConversion(click_id=str(click_id), type="deposit", transaction_id=transaction_id)
-    conversion = parse_conversion(raw, received_at=datetime.now(UTC))
-    record = ConversionRecord(
-        id=uuid.uuid4(),
-        click_id=click_id,
-        type=conversion.type,
-        occurred_at=conversion.occurred_at,
-        received_at=conversion.received_at,
-        player_id=None,
-        transaction_id=transaction_id,
-        currency=None,
-        amount_minor=None,
-        is_first_deposit=False,
-        source=Source.GRAPHQL,
-        ip=None,
-        user_agent=None,
-        referrer=None,
-        country=None,
-        browser_family=None,
-        os_family=None,
-        device_family=None,
-        verified=True,
-    )
-    return Report(conversion, record)
 
 
 async def test_a_bad_report_fails_alone_and_its_batch_mates_are_stored(
     db: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     click_id = await new_click()
-    good = [report(click_id, f"good-{number}") for number in range(5)]
+    good = [validated_report(click_id, "deposit", f"good-{number}") for number in range(5)]
     # Past every check, as a bug would let it be: no store can hold a lone surrogate.
-    bad = report(click_id, "bad")
+    bad = validated_report(click_id, "deposit", "bad")
     bad = replace(bad, record=replace(bad.record, player_id="p\ud800"))
     # Queued in one go, they are written in one batch.
     reports = [*good[:2], bad, *good[2:]]

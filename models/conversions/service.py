@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 from models.conversions.batch import Report, fire_terms
-from models.conversions.input import RawConversion, parse_conversion
+from models.conversions.input import ConversionInput, RawConversion, parse_conversion
 from models.conversions.outcomes import Invalid, Outcome, SignatureRefused
 from models.conversions.records import ConversionRecord
 from models.conversions.signatures import PixelFire, verify_fire
@@ -41,6 +41,18 @@ async def record_conversion(
         if fire is None:
             return Invalid(invalid.errors)
         return await judge_invalid_fire(raw, fire, invalid.errors, now=received_at)
+    return await store_report(new_report(conversion, source=source, metadata=metadata, fire=fire))
+
+
+def new_report(
+    conversion: ConversionInput,
+    *,
+    source: Source,
+    metadata: RequestMetadata | None = None,
+    fire: PixelFire | None = None,
+) -> Report:
+    """A validated conversion and the record it would store; verified unless a pixel
+    `fire` must prove itself in its batch."""
     record = ConversionRecord(
         id=uuid.uuid4(),
         click_id=conversion.click_id,
@@ -56,7 +68,7 @@ async def record_conversion(
         **(metadata or RequestMetadata()).columns(),
         verified=fire is None,
     )
-    return await store_report(Report(conversion, record, fire))
+    return Report(conversion, record, fire)
 
 
 async def judge_invalid_fire(
