@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pixel_bench import (
     BIN,
+    Target,
     create_clicks,
     drive,
     ensure_wrk,
@@ -46,7 +47,7 @@ def main() -> int:
     database_url = asyncio.run(prepare_database("postgres", workdir))
     run_conversions(database_url, "migrate")
     clicks_file = workdir / "clicks.txt"
-    create_clicks(database_url, clicks_file)
+    _, link_id = create_clicks(database_url, clicks_file, signed=False)
     port = free_port()
     app = serve(
         [str(BIN / "conversions"), "serve", "--port", str(port), "--workers", "2"],
@@ -66,7 +67,8 @@ def main() -> int:
     sampler = threading.Thread(target=sample)
     try:
         sampler.start()
-        run = drive(wrk, port, clicks_file, "memory", arguments.minutes * 60 + 2, 64)
+        target = Target("convert", clicks_file, link_id, secret=None)
+        run = drive(wrk, port, target, "memory", arguments.minutes * 60 + 2, 64)
         sampler.join()
     finally:
         app.terminate()
