@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## mypy, strict, over the application (pyproject.toml [tool.mypy]; migrations excluded).
+## mypy, strict, over the application, the benchmarks and the soak (pyproject.toml [tool.mypy]).
 typecheck: install
 	$(BIN)/mypy
 

@@ -18,6 +18,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -30,6 +31,9 @@ os.environ["DATABASE_URL"] = DATABASE_URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pixel_bench import free_port, run_conversions, serve  # noqa: E402
+
+if TYPE_CHECKING:
+    from models.conversions.queries import ConversionFilter
 
 CLICKS = 10_000
 PLAYERS = 50_000
@@ -113,7 +117,7 @@ async def load(conversions: int) -> tuple[list[uuid.UUID], list[str], list[str]]
     return click_ids, players, transaction_ids
 
 
-async def explain(conversion_filter) -> str:
+async def explain(conversion_filter: ConversionFilter) -> str:
     from models.conversions.queries import READS
 
     connection = await asyncpg.connect(DATABASE_URL)
@@ -168,7 +172,7 @@ def main() -> int:
         os.environ | {"DATABASE_URL": DATABASE_URL},
         log,
     )
-    cases = {
+    cases: dict[str, tuple[list[dict[str, Any]], ConversionFilter]] = {
         "playerId": (
             [{"filter": {"playerId": player}} for player in random.sample(players, 100)],
             ConversionFilter(player_id=players[0]),
