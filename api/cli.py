@@ -8,41 +8,42 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from api.server import PROTOCOLS
 from models.keys import Scope, create_api_key, list_api_keys, revoke_api_key
 from models.store.piccolo_app import APP_NAME
 
+if TYPE_CHECKING:
+    from api.settings import Settings
 
-def _settings_errors() -> list[str]:
-    """What is wrong with the environment's settings, without echoing any value: a
-    secret may be among them."""
+
+def _settings_or_errors() -> Settings | list[str]:
+    """The environment's settings, or what is wrong with them without echoing any
+    value: a secret may be among them."""
     from pydantic import ValidationError
 
     from api.settings import Settings
 
     try:
-        Settings.from_env()
+        return Settings.from_env()
     except ValidationError as invalid:
         return [
             f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
             for error in invalid.errors()
         ]
-    return []
 
 
 def _serve(arguments: argparse.Namespace) -> int:
     import uvicorn
 
-    if errors := _settings_errors():
+    # The server's own bounds come from the same settings the app reads.
+    settings = _settings_or_errors()
+    if isinstance(settings, list):
         print("conversions serve: refusing to start with invalid settings:", file=sys.stderr)
-        for error in errors:
+        for error in settings:
             print(f"  {error}", file=sys.stderr)
         return 2
-    from api.settings import Settings
-
-    # The server's own bounds come from the same settings the app reads.
-    settings = Settings.from_env()
     if arguments.dev:
         # Read by create_app() in every worker process, which import the app afresh.
         os.environ["CONVERSIONS_DEV"] = "true"

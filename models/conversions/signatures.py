@@ -71,15 +71,10 @@ class FireTerms:
         *,
         now: datetime,
     ) -> FireTerms:
-        secrets = tuple(
-            value
-            for value, valid in (
-                (secret, True),
-                (previous_secret, previous_expires_at is not None and previous_expires_at > now),
-            )
-            if value and valid
-        )
-        return cls(policy, secrets)
+        secrets = [secret] if secret else []
+        if previous_secret and previous_expires_at is not None and previous_expires_at > now:
+            secrets.append(previous_secret)
+        return cls(policy, tuple(secrets))
 
     def requires_signature(self, conversion_type: str | None) -> bool:
         if self.policy is FirePolicy.SIGNED:
