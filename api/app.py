@@ -14,17 +14,17 @@ from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_500_INTERNAL_SERVE
 from litestar.types import Message, Scope
 from strawberry.litestar import make_graphql_controller
 
+from api.front_door import front_door
 from api.health import healthz, readyz
-from api.limits import header_size_limit
 from api.openapi import openapi_config, swagger_ui_assets
 from api.settings import Settings
-from models.errors import FieldError, error_body
+from models.errors import INTERNAL_ERROR, FieldError, error_body
 from models.store.engine import close_store, current_engine, open_store
-from pixel.convert import create_pixel_router
+from pixel.convert import create_pixel
 from pixel.enrichment import load_country_data
-from pixel.responses import public_headers
+from pixel.responses import PIXEL_PATH_PREFIX, TRACKING_PATH_PREFIX, public_headers
 from pixel.script import pixel_script
-from pixel.track import create_tracking_router
+from pixel.track import create_tracking_links
 from schema.context import GraphQLLimits, make_context_getter
 from schema.errors import GraphQLHTTPError, graphql_error_body
 from schema.root import schema
@@ -50,9 +50,9 @@ async def add_headers(message: Message, scope: Scope) -> None:
     message["headers"] = headers
 
 
-def _error(status_code: int, code: str, message: str, headers: dict[str, str] | None) -> Response:
+def _error(status_code: int, error: FieldError, headers: dict[str, str] | None) -> Response:
     return Response(
-        error_body([FieldError(None, code, message)]),
+        error_body([error]),
         status_code=status_code,
         headers=headers,
         media_type=MediaType.JSON,
@@ -65,13 +65,13 @@ def _http_error(_: Request, error: HTTPException) -> Response:
         body = graphql_error_body(error.detail, error.code)
         return Response(body, status_code=error.status_code, headers=error.headers)
     code = "unauthorized" if error.status_code == HTTP_401_UNAUTHORIZED else "http_error"
-    return _error(error.status_code, code, error.detail, error.headers)
+    return _error(error.status_code, FieldError(None, code, error.detail), error.headers)
 
 
 def _internal_error(request: Request, error: Exception) -> Response:
     # The traceback goes to the log, never to the client.
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return _error(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal server error", None)
+    return _error(HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR, None)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -119,22 +119,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # collector, whose full passes over it would otherwise stall requests ~20 ms.
         gc.freeze()
 
-    return Litestar(
+    pixel = create_pixel(
+        trusted_proxies=settings.proxies,
+        retry_after_seconds=settings.retry_after_seconds,
+        rate_limit_per_minute=settings.pixel_rate_limit_per_minute,
+        default_fire_terms=settings.default_fire_terms,
+    )
+    tracking_links = create_tracking_links(
+        trusted_proxies=settings.proxies,
+        click_id_parameter=settings.click_id_parameter,
+        retry_after_seconds=settings.retry_after_seconds,
+        rate_limit_per_minute=settings.track_rate_limit_per_minute,
+    )
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
-            create_pixel_router(
-                trusted_proxies=settings.proxies,
-                retry_after_seconds=settings.retry_after_seconds,
-                rate_limit_per_minute=settings.pixel_rate_limit_per_minute,
-                default_fire_terms=settings.default_fire_terms,
-            ),
-            create_tracking_router(
-                trusted_proxies=settings.proxies,
-                click_id_parameter=settings.click_id_parameter,
-                retry_after_seconds=settings.retry_after_seconds,
-                rate_limit_per_minute=settings.track_rate_limit_per_minute,
-            ),
+            pixel.router(),
+            tracking_links.router(),
             pixel_script,
             graphql_controller,
             swagger_ui_assets(),
@@ -148,7 +150,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         openapi_config=openapi_config(title="Conversion API", version="0.1.0"),
         request_max_body_size=settings.max_request_body_bytes,
-        middleware=[header_size_limit(settings.max_request_header_bytes)],
         # Unexpected errors are logged once, by _internal_error, with their traceback.
         logging_config=LoggingConfig(
             log_exceptions="never",
@@ -162,3 +163,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=settings.conversions_dev,
     )
+    # Litestar's entry point (lifespan, scope, before_send) stays; behind it, the front
+    # door answers the hot paths' GETs before the router sees them (api/front_door.py).
+    app.asgi_handler = front_door(
+        app.asgi_handler,
+        max_header_bytes=settings.max_request_header_bytes,
+        raw_gets={PIXEL_PATH_PREFIX: pixel.get, TRACKING_PATH_PREFIX: tracking_links.visit},
+    )
+    return app

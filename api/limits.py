@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from litestar.enums import ScopeType
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    Receive,
-    Scope,
-    Send,
-)
+from litestar.types import HTTPScope
 
 from models.errors import FieldError, error_body
 
@@ -21,29 +11,6 @@ HEADERS_TOO_LARGE = error_body(
 )
 
 
-def header_size_limit(max_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
-    """ASGI middleware factory: answer 431 when the headers add up to more than max_bytes."""
-
-    def middleware(app: ASGIApp) -> ASGIApp:
-        async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == ScopeType.HTTP:
-                size = sum(len(name) + len(value) for name, value in scope["headers"])
-                if size > max_bytes:
-                    start: HTTPResponseStartEvent = {
-                        "type": "http.response.start",
-                        "status": 431,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                    body: HTTPResponseBodyEvent = {
-                        "type": "http.response.body",
-                        "body": HEADERS_TOO_LARGE,
-                        "more_body": False,
-                    }
-                    await send(start)
-                    await send(body)
-                    return
-            await app(scope, receive, send)
-
-        return bounded
-
-    return middleware
+def headers_too_large(scope: HTTPScope, max_bytes: int) -> bool:
+    """Whether the request's headers add up to more than `max_bytes` (answered 431)."""
+    return sum(len(name) + len(value) for name, value in scope["headers"]) > max_bytes

@@ -69,6 +69,10 @@ class ErrorBody(msgspec.Struct):
     errors: list[FieldError]
 
 
+# The one answer to an unexpected error: what went wrong goes to the log, not the client.
+INTERNAL_ERROR = FieldError(None, "internal_error", "internal server error")
+
+
 def error_body(errors: Iterable[FieldError], naming: FieldNaming = as_named) -> bytes:
     """The JSON envelope: `{"errors": [{"field": ..., "code": ..., "message": ...}]}`."""
     return msgspec.json.encode(ErrorBody([error.named(naming) for error in errors]))

@@ -6,14 +6,17 @@ a status code. Every rule about the parameters lives in the service's input type
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, head, route
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
+from litestar.types import Scope
 
 from models.conversions.input import RawConversion, validation_errors
 from models.conversions.outcomes import (
@@ -29,22 +32,29 @@ from models.conversions.service import judge_invalid_fire, record_conversion
 from models.conversions.signatures import FireSignature, FireTerms, PixelFire
 from models.errors import ErrorBody, FieldError, StoreUnavailable
 from models.store.tables import Source
-from pixel.client_ip import TrustedProxies
+from pixel.client_ip import Caller, TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.openapi import PixelOperation
 from pixel.query import MAX_QUERY_BYTES, SIGNATURE_PARAMETER, read_parameters
 from pixel.rate_limit import RateLimiter, rate_limited
-from pixel.responses import errors_response, query_too_long_response, store_unavailable_response
+from pixel.responses import (
+    PIXEL_PATH_PREFIX,
+    Answer,
+    errors_answer,
+    query_too_long_answer,
+    store_unavailable_answer,
+)
 
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "text/plain")
 # A 401 names the scheme it wants (RFC 9110): the fire's `sig` parameter.
-SIGNATURE_CHALLENGE = {"WWW-Authenticate": 'Signature realm="pixel", parameter="sig"'}
+SIGNATURE_CHALLENGE = (("WWW-Authenticate", 'Signature realm="pixel", parameter="sig"'),)
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "86400",
 }
 
+PIXEL_ROUTE = "/{click_id:str}"
 ClickIdParameter = Annotated[
     str,
     Parameter(
@@ -54,54 +64,48 @@ ClickIdParameter = Annotated[
 ]
 
 
-def _accepted() -> Response[bytes]:
-    return Response(content=b"", status_code=202)
+ACCEPTED = Answer(202)
+# Reads a POST's form body, or answers why it cannot be read.
+FormReader = Callable[[], Awaitable[bytes | Answer]]
 
 
-def outcome_response(outcome: Outcome, retry_after_seconds: int) -> Response:
+def outcome_answer(outcome: Outcome, retry_after_seconds: int) -> Answer:
     match outcome:
         case Recorded() | Duplicate():
-            return _accepted()
+            return ACCEPTED
         case Invalid(errors):
-            return errors_response(422, errors)
+            return errors_answer(422, errors)
         case ClickNotFound():
-            return errors_response(
+            return errors_answer(
                 404, [FieldError("click_id", "not_found", "no click has this {click_id}")]
             )
         case Conflict(message=message):
-            return errors_response(409, [FieldError("transaction_id", "conflict", message)])
+            return errors_answer(409, [FieldError("transaction_id", "conflict", message)])
         case SignatureRefused(error):
-            return errors_response(401, [error], headers=SIGNATURE_CHALLENGE)
+            return errors_answer(401, [error], headers=SIGNATURE_CHALLENGE)
         case StoreUnavailable():
-            return store_unavailable_response(
+            return store_unavailable_answer(
                 "the store cannot take the write now; retry later", retry_after_seconds
             )
 
 
-async def _parameters(request: Request) -> tuple[dict[str, str], list[FieldError]] | Response:
-    """The fire's parameters and the errors of reading them, or the answer to a request
-    whose parameters cannot be read."""
-    query = request.scope["query_string"]
-    if len(query) > MAX_QUERY_BYTES:
-        return query_too_long_response(MAX_QUERY_BYTES)
-    parts = [query]
-    if request.method == HttpMethod.POST:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await request.body()
-        if body and media_type not in FORM_MEDIA_TYPES:
-            return errors_response(
-                415,
-                [
-                    FieldError(
-                        "body",
-                        "unsupported_media_type",
-                        "send parameters in the query string or as "
-                        "application/x-www-form-urlencoded (URLSearchParams)",
-                    )
-                ],
-            )
-        parts.append(body)
-    return read_parameters(*parts)
+async def _form_body(request: Request) -> bytes | Answer:
+    """A POST's URL-encoded form, or the answer to a body of another type."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if body and media_type not in FORM_MEDIA_TYPES:
+        return errors_answer(
+            415,
+            [
+                FieldError(
+                    "body",
+                    "unsupported_media_type",
+                    "send parameters in the query string or as "
+                    "application/x-www-form-urlencoded (URLSearchParams)",
+                )
+            ],
+        )
+    return body
 
 
 PIXEL_RESPONSES = {
@@ -120,27 +124,39 @@ PIXEL_RESPONSES = {
 }
 
 
-def create_pixel_router(
-    *,
-    trusted_proxies: TrustedProxies,
-    retry_after_seconds: int,
-    rate_limit_per_minute: int,
-    default_fire_terms: FireTerms,
-) -> Router:
-    """The pixel; `default_fire_terms` hold fires on clicks without a tracking link."""
-    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+@dataclass(frozen=True)
+class Pixel:
+    """The pixel's rules for one app; `default_fire_terms` hold fires on clicks without
+    a tracking link. `fire` answers GET (through `api/front_door.py` or Litestar),
+    POST and HEAD alike."""
 
-    async def record(request: Request, click_id: str, *, dry_run: bool) -> Response:
-        if limited := rate_limited(request, trusted_proxies, limiter, what="fires"):
+    trusted_proxies: TrustedProxies
+    retry_after_seconds: int
+    limiter: RateLimiter | None
+    default_fire_terms: FireTerms
+
+    async def fire(
+        self, scope: Scope, click_id: str, *, dry_run: bool, read_form: FormReader | None = None
+    ) -> Answer:
+        """A fire's answer; `read_form` reads a POST's form body once the request is
+        admitted (not rate limited, its query string not too long)."""
+        caller = Caller.of_scope(scope)
+        if limited := rate_limited(caller, self.trusted_proxies, self.limiter, what="fires"):
             return limited
-        parameters = await _parameters(request)
-        if isinstance(parameters, Response):
-            return parameters
-        values, reading_errors = parameters
+        query = scope["query_string"]
+        if len(query) > MAX_QUERY_BYTES:
+            return query_too_long_answer(MAX_QUERY_BYTES)
+        form = b""
+        if read_form is not None:
+            form_or_refusal = await read_form()
+            if isinstance(form_or_refusal, Answer):
+                return form_or_refusal
+            form = form_or_refusal
+        values, reading_errors = read_parameters(query, form)
         sig = values.pop(SIGNATURE_PARAMETER, None)
         report = RawConversion(click_id=click_id, **values)
         # Signed as received: HEAD's implied test=true is not part of what was signed.
-        fire = PixelFire(FireSignature.of(report, sig), default_fire_terms)
+        fire = PixelFire(FireSignature.of(report, sig), self.default_fire_terms)
         if dry_run:
             report = replace(report, test="true")
         if reading_errors:
@@ -150,45 +166,70 @@ def create_pixel_router(
             outcome = await record_conversion(
                 report,
                 source=Source.PIXEL,
-                metadata=request_metadata(request, trusted_proxies),
+                metadata=request_metadata(caller, self.trusted_proxies),
                 fire=fire,
             )
-        return outcome_response(outcome, retry_after_seconds)
+        return outcome_answer(outcome, self.retry_after_seconds)
 
-    @route(
-        "/{click_id:str}",
-        http_method=[HttpMethod.GET, HttpMethod.POST],
-        status_code=202,
-        request_max_body_size=MAX_QUERY_BYTES,
-        responses=PIXEL_RESPONSES,
-        operation_class=PixelOperation,
-        summary="Record a conversion (smart pixel)",
-        description="Parameters go in the query string or, for POST, a URL-encoded form "
-        "body: type (install|registration|deposit), test, player_id, currency, amount, "
-        "time, transaction_id, and sig when the offer asks for signed fires. "
-        "202 means the conversion is durably stored.",
-    )
-    async def fire(request: Request, click_id: ClickIdParameter) -> Response:
-        return await record(request, click_id, dry_run=False)
+    def router(self) -> Router:
+        """The pixel's Litestar routes: what OpenAPI describes, and every request the raw
+        GET route leaves to the framework (POST, HEAD, OPTIONS, odd paths)."""
 
-    @head(
-        "/{click_id:str}",
-        status_code=202,
-        responses=PIXEL_RESPONSES,
-        operation_class=PixelOperation,
-        summary="Validate a conversion without storing it",
-        description="Answers as GET would, with no body, and stores nothing.",
-    )
-    async def check(request: Request, click_id: ClickIdParameter) -> Response[None]:
-        response = await record(request, click_id, dry_run=True)
-        # Litestar insists a HEAD handler's body be typed None; b"" is how none is sent.
-        empty: Any = b""
-        return Response(content=empty, status_code=response.status_code, headers=response.headers)
+        @route(
+            PIXEL_ROUTE,
+            http_method=[HttpMethod.GET, HttpMethod.POST],
+            status_code=202,
+            request_max_body_size=MAX_QUERY_BYTES,
+            responses=PIXEL_RESPONSES,
+            operation_class=PixelOperation,
+            summary="Record a conversion (smart pixel)",
+            description="Parameters go in the query string or, for POST, a URL-encoded form "
+            "body: type (install|registration|deposit), test, player_id, currency, amount, "
+            "time, transaction_id, and sig when the offer asks for signed fires. "
+            "202 means the conversion is durably stored.",
+        )
+        async def fire(request: Request, click_id: ClickIdParameter) -> Response:
+            read_form = partial(_form_body, request) if request.method == HttpMethod.POST else None
+            answer = await self.fire(request.scope, click_id, dry_run=False, read_form=read_form)
+            return answer.response()
 
-    @route("/{click_id:str}", http_method=HttpMethod.OPTIONS, include_in_schema=False)
-    async def preflight(click_id: ClickIdParameter) -> Response[bytes]:
-        return Response(content=b"", status_code=204, headers=PREFLIGHT_HEADERS)
+        @head(
+            PIXEL_ROUTE,
+            status_code=202,
+            responses=PIXEL_RESPONSES,
+            operation_class=PixelOperation,
+            summary="Validate a conversion without storing it",
+            description="Answers as GET would, with no body, and stores nothing.",
+        )
+        async def check(request: Request, click_id: ClickIdParameter) -> Response[None]:
+            answer = await self.fire(request.scope, click_id, dry_run=True)
+            # Litestar insists a HEAD handler's body be typed None; b"" is how none is sent.
+            empty: Any = b""
+            return Response(content=empty, status_code=answer.status, headers=dict(answer.headers))
 
-    # The preflight handler goes first: Litestar adds its own bare OPTIONS handler to a
-    # path unless the first handler it registers there already answers OPTIONS.
-    return Router(path="/convert", route_handlers=[preflight, fire, check], tags=["pixel"])
+        @route(PIXEL_ROUTE, http_method=HttpMethod.OPTIONS, include_in_schema=False)
+        async def preflight(click_id: ClickIdParameter) -> Response[bytes]:
+            return Response(content=b"", status_code=204, headers=PREFLIGHT_HEADERS)
+
+        # The preflight handler goes first: Litestar adds its own bare OPTIONS handler to
+        # a path unless the first handler it registers there already answers OPTIONS.
+        return Router(
+            path=PIXEL_PATH_PREFIX.rstrip("/"),
+            route_handlers=[preflight, fire, check],
+            tags=["pixel"],
+        )
+
+    async def get(self, scope: Scope, click_id: str) -> Answer:
+        """The raw GET route's handler: a fire as Litestar's GET handler answers it."""
+        return await self.fire(scope, click_id, dry_run=False)
+
+
+def create_pixel(
+    *,
+    trusted_proxies: TrustedProxies,
+    retry_after_seconds: int,
+    rate_limit_per_minute: int,
+    default_fire_terms: FireTerms,
+) -> Pixel:
+    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+    return Pixel(trusted_proxies, retry_after_seconds, limiter, default_fire_terms)

@@ -18,12 +18,11 @@ from importlib.resources import files
 
 import ua_parser
 from geoip2fast import GeoIP2Fast
-from litestar import Request
 
 from models.clicks.service import MAX_HEADER_VALUE_LENGTH
 from models.metadata import RequestMetadata
 from models.store.tables import MAX_FAMILY_LENGTH
-from pixel.client_ip import TrustedProxies
+from pixel.client_ip import Caller, TrustedProxies
 
 # The package's file with both IPv4 and IPv6 networks (its own default holds IPv4 only),
 # by full path: geoip2fast would look for a bare file name in the working directory first.
@@ -106,17 +105,15 @@ def _address(value: str | None) -> IPAddress | None:
         return None
 
 
-def request_metadata(request: Request, trusted_proxies: TrustedProxies) -> RequestMetadata:
-    headers = request.headers
-    peer = request.client.host if request.client else None
-    address = _address(trusted_proxies.client_ip(peer, headers.get("x-forwarded-for")))
-    user_agent = _header_text(headers.get("user-agent"))
+def request_metadata(caller: Caller, trusted_proxies: TrustedProxies) -> RequestMetadata:
+    address = _address(caller.client_ip(trusted_proxies))
+    user_agent = _header_text(caller.user_agent)
     families = user_agent_families(user_agent or "")
     return RequestMetadata(
         # Stored in its canonical spelling.
         ip=str(address) if address else None,
         user_agent=user_agent,
-        referrer=_header_text(headers.get("referer")),
+        referrer=_header_text(caller.referrer),
         country=_country_of_address(address),
         browser_family=families.browser,
         os_family=families.os,

@@ -17,11 +17,9 @@ import math
 import time
 from collections.abc import Callable
 
-from litestar import Request, Response
-
 from models.errors import FieldError
-from pixel.client_ip import TrustedProxies
-from pixel.responses import errors_response
+from pixel.client_ip import Caller, TrustedProxies
+from pixel.responses import Answer, errors_answer
 
 WINDOW_SECONDS = 60.0
 IPV6_CLIENT_PREFIX = 64
@@ -63,18 +61,16 @@ class RateLimiter:
 
 
 def rate_limited(
-    request: Request, trusted_proxies: TrustedProxies, limiter: RateLimiter | None, what: str
-) -> Response | None:
-    """429 when the request's client is over `limiter`'s limit (none without a limiter)."""
+    caller: Caller, trusted_proxies: TrustedProxies, limiter: RateLimiter | None, what: str
+) -> Answer | None:
+    """429 when the caller's client is over `limiter`'s limit (none without a limiter)."""
     if limiter is None:
         return None
-    peer = request.client.host if request.client else None
-    client = trusted_proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
-    retry_after = limiter.retry_after(client_key(client))
+    retry_after = limiter.retry_after(client_key(caller.client_ip(trusted_proxies)))
     if retry_after is None:
         return None
-    return errors_response(
+    return errors_answer(
         429,
         [FieldError(None, "rate_limited", f"too many {what} from this address; retry later")],
-        headers={"Retry-After": str(retry_after)},
+        headers=(("Retry-After", str(retry_after)),),
     )

@@ -1,8 +1,15 @@
-"""What the public faces answer besides their successes: JSON errors and shared headers."""
+"""What the public faces answer, as plain values: a status, JSON error bodies, headers.
+
+An `Answer` belongs to no framework: the Litestar handlers turn it into a `Response`,
+and the raw GET routes of `api/front_door.py` send it as two ASGI messages.
+"""
 
 from __future__ import annotations
 
-from litestar import Response
+from dataclasses import dataclass
+
+from litestar import MediaType, Response
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent
 
 from models.errors import FieldError, error_body
 
@@ -13,30 +20,55 @@ PIXEL_HEADERS = (
     (b"access-control-allow-origin", b"*"),
 )
 TRACKING_HEADERS = ((b"cache-control", b"no-store"),)
+# Every answer of the faces declares JSON, the empty ones included, as Litestar's do.
+JSON_CONTENT_TYPE = (b"content-type", MediaType.JSON.value.encode())
 
 
-def errors_response(
-    status_code: int, errors: list[FieldError], headers: dict[str, str] | None = None
-) -> Response[bytes]:
-    return Response(
-        content=error_body(errors),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
-    )
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def response(self) -> Response[bytes]:
+        """As a Litestar handler returns it."""
+        return Response(
+            content=self.body,
+            status_code=self.status,
+            media_type=MediaType.JSON,
+            headers=dict(self.headers),
+        )
+
+    def asgi_messages(self) -> tuple[HTTPResponseStartEvent, HTTPResponseBodyEvent]:
+        """As a raw ASGI route sends it; header values are Latin-1, as HTTP's are."""
+        headers = [
+            JSON_CONTENT_TYPE,
+            (b"content-length", b"%d" % len(self.body)),
+            *((name.lower().encode(), value.encode("latin-1")) for name, value in self.headers),
+        ]
+        return (
+            {"type": "http.response.start", "status": self.status, "headers": headers},
+            {"type": "http.response.body", "body": self.body, "more_body": False},
+        )
 
 
-def store_unavailable_response(message: str, retry_after_seconds: int) -> Response[bytes]:
-    return errors_response(
+def errors_answer(
+    status: int, errors: list[FieldError], headers: tuple[tuple[str, str], ...] = ()
+) -> Answer:
+    return Answer(status, error_body(errors), headers)
+
+
+def store_unavailable_answer(message: str, retry_after_seconds: int) -> Answer:
+    return errors_answer(
         503,
         [FieldError(None, "store_unavailable", message)],
-        headers={"Retry-After": str(retry_after_seconds)},
+        headers=(("Retry-After", str(retry_after_seconds)),),
     )
 
 
-def query_too_long_response(max_bytes: int) -> Response[bytes]:
+def query_too_long_answer(max_bytes: int) -> Answer:
     message = f"the query string exceeds {max_bytes} bytes"
-    return errors_response(414, [FieldError("query", "too_long", message)])
+    return errors_answer(414, [FieldError("query", "too_long", message)])
 
 
 def public_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:

@@ -5,11 +5,13 @@ Thin like the pixel: read the request, call the tracking service, map its outcom
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Request, Response, Router, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
+from litestar.types import Scope
 
 from models.clicks.records import SUB_ID_NAMES, SubIds
 from models.errors import ErrorBody, FieldError, StoreUnavailable
@@ -22,11 +24,17 @@ from models.tracking.visits import (
     VisitOutcome,
     follow_tracking_link,
 )
-from pixel.client_ip import TrustedProxies
+from pixel.client_ip import Caller, TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.query import MAX_QUERY_BYTES, read_parameters
 from pixel.rate_limit import RateLimiter, rate_limited
-from pixel.responses import errors_response, query_too_long_response, store_unavailable_response
+from pixel.responses import (
+    TRACKING_PATH_PREFIX,
+    Answer,
+    errors_answer,
+    query_too_long_answer,
+    store_unavailable_answer,
+)
 
 TrackingIdParameter = Annotated[
     str,
@@ -34,18 +42,18 @@ TrackingIdParameter = Annotated[
 ]
 
 
-def visit_response(outcome: VisitOutcome, retry_after_seconds: int) -> Response:
+def visit_answer(outcome: VisitOutcome, retry_after_seconds: int) -> Answer:
     match outcome:
         case Redirect(location=location):
-            return Response(content=b"", status_code=302, headers={"Location": location})
+            return Answer(302, headers=(("Location", location),))
         case TrackingLinkNotFound():
-            return errors_response(
+            return errors_answer(
                 404, [FieldError("tracking_id", "not_found", "no tracking link has this id")]
             )
         case InvalidVisit(errors):
-            return errors_response(422, errors)
+            return errors_answer(422, errors)
         case StoreUnavailable():
-            return store_unavailable_response(
+            return store_unavailable_answer(
                 "the click cannot be stored now; retry later", retry_after_seconds
             )
 
@@ -60,30 +68,23 @@ TRACKING_RESPONSES = {
 }
 
 
-def create_tracking_router(
-    *,
-    trusted_proxies: TrustedProxies,
-    click_id_parameter: str,
-    retry_after_seconds: int,
-    rate_limit_per_minute: int,
-) -> Router:
-    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+@dataclass(frozen=True)
+class TrackingLinks:
+    """The tracking link's rules for one app. `visit` answers GET, through
+    `api/front_door.py` or Litestar."""
 
-    @get(
-        "/{tracking_id:str}",
-        status_code=302,
-        responses=TRACKING_RESPONSES,
-        summary="Follow a tracking link",
-        description="Creates a click and redirects to the offer's landing URL with the "
-        f"click id added. Optional parameters: type (marketing type), {', '.join(SUB_ID_NAMES)} "
-        "(sub ids, at most 255 characters each).",
-    )
-    async def follow(request: Request, tracking_id: TrackingIdParameter) -> Response:
-        if limited := rate_limited(request, trusted_proxies, limiter, what="visits"):
+    trusted_proxies: TrustedProxies
+    click_id_parameter: str
+    retry_after_seconds: int
+    limiter: RateLimiter | None
+
+    async def visit(self, scope: Scope, tracking_id: str) -> Answer:
+        caller = Caller.of_scope(scope)
+        if limited := rate_limited(caller, self.trusted_proxies, self.limiter, what="visits"):
             return limited
-        query = request.scope["query_string"]
+        query = scope["query_string"]
         if len(query) > MAX_QUERY_BYTES:
-            return query_too_long_response(MAX_QUERY_BYTES)
+            return query_too_long_answer(MAX_QUERY_BYTES)
         values, reading_errors = read_parameters(query, names=VISIT_PARAMETERS)
         outcome = await follow_tracking_link(
             RawVisit(
@@ -92,9 +93,38 @@ def create_tracking_router(
                 sub_ids=SubIds(**{name: values[name] for name in SUB_ID_NAMES if name in values}),
                 unreadable=reading_errors,
             ),
-            metadata=request_metadata(request, trusted_proxies),
-            click_id_parameter=click_id_parameter,
+            metadata=request_metadata(caller, self.trusted_proxies),
+            click_id_parameter=self.click_id_parameter,
         )
-        return visit_response(outcome, retry_after_seconds)
+        return visit_answer(outcome, self.retry_after_seconds)
 
-    return Router(path="/track", route_handlers=[follow], tags=["tracking"])
+    def router(self) -> Router:
+        """The Litestar route: what OpenAPI describes, and the odd paths the raw GET
+        route leaves to the framework."""
+
+        @get(
+            "/{tracking_id:str}",
+            status_code=302,
+            responses=TRACKING_RESPONSES,
+            summary="Follow a tracking link",
+            description="Creates a click and redirects to the offer's landing URL with the "
+            f"click id added. Optional parameters: type (marketing type), "
+            f"{', '.join(SUB_ID_NAMES)} (sub ids, at most 255 characters each).",
+        )
+        async def follow(request: Request, tracking_id: TrackingIdParameter) -> Response:
+            return (await self.visit(request.scope, tracking_id)).response()
+
+        return Router(
+            path=TRACKING_PATH_PREFIX.rstrip("/"), route_handlers=[follow], tags=["tracking"]
+        )
+
+
+def create_tracking_links(
+    *,
+    trusted_proxies: TrustedProxies,
+    click_id_parameter: str,
+    retry_after_seconds: int,
+    rate_limit_per_minute: int,
+) -> TrackingLinks:
+    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+    return TrackingLinks(trusted_proxies, click_id_parameter, retry_after_seconds, limiter)
