@@ -8,9 +8,13 @@ engine is chosen once per process from `DATABASE_URL`.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +27,8 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from models.store.tables import Conversion
 
 T = TypeVar("T")
+# How often a SQLite writer waiting for its turn tries again: a fraction of a commit.
+WRITERS_TURN_POLL_SECONDS = 0.0001
 
 
 class StoreUnavailableError(Exception):
@@ -81,8 +87,10 @@ class SQLiteStore(SQLiteEngine):
 
     def __init__(self, *, path: str, timeout: float) -> None:
         super().__init__(path=path, timeout=timeout)
+        self.busy_timeout_seconds = timeout
         self._writer: ThreadPoolExecutor | None = None
         self._writer_connection: sqlite3.Connection | None = None
+        self._turn_file: int | None = None
 
     async def run_in_write_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` inside BEGIN IMMEDIATE ... COMMIT on the writer connection.
@@ -103,30 +111,73 @@ class SQLiteStore(SQLiteEngine):
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA foreign_keys = 1")
             self._writer_connection = connection
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            result = work(connection)
-            connection.execute("COMMIT")
-        except BaseException:
+        with self._writers_turn():
             try:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-            except sqlite3.Error:
-                # A connection that cannot roll back is not reused: the next write reopens.
-                self._close_writer_connection()
-            raise
+                connection.execute("BEGIN IMMEDIATE")
+                result = work(connection)
+                connection.execute("COMMIT")
+            except BaseException:
+                try:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    # A connection that cannot roll back is not reused: the next write
+                    # reopens.
+                    self._close_writer_connection()
+                raise
         return result
+
+    @contextmanager
+    def _writers_turn(self) -> Iterator[None]:
+        """The turn of this process's writer among the writers of every process on the
+        host: an exclusive `flock` on a file beside the database, held for one
+        transaction.
+
+        Without it, a writer that finds the database locked sleeps in SQLite's busy
+        handler (1, 2, 5, 10 ms and longer) however soon the lock is released: with two
+        workers, half the machine sat idle and the pixel's p99 doubled. A waiting writer
+        here tries for its turn every WRITERS_TURN_POLL_SECONDS instead, for as long as
+        SQLite's busy timeout would have waited, then fails as SQLite would ("database is
+        locked", answered 503). The kernel ends the turn of a process that dies. Writers
+        that take no turns (Piccolo's transactions, other tools) still meet SQLite's own
+        lock and busy timeout.
+        """
+        if self._turn_file is None:
+            self._turn_file = os.open(self.writers_turn_path, os.O_RDWR | os.O_CREAT, 0o600)
+        give_up_at = time.monotonic() + self.busy_timeout_seconds
+        while True:
+            try:
+                fcntl.flock(self._turn_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= give_up_at:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(WRITERS_TURN_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn_file, fcntl.LOCK_UN)
+
+    @property
+    def writers_turn_path(self) -> str:
+        return f"{self.path}-writers-turn"
 
     def _close_writer_connection(self) -> None:
         if self._writer_connection is not None:
             self._writer_connection.close()
             self._writer_connection = None
 
+    def _close_writer_files(self) -> None:
+        self._close_writer_connection()
+        if self._turn_file is not None:
+            os.close(self._turn_file)
+            self._turn_file = None
+
     async def close_writer(self) -> None:
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
-        await asyncio.get_running_loop().run_in_executor(writer, self._close_writer_connection)
+        await asyncio.get_running_loop().run_in_executor(writer, self._close_writer_files)
         writer.shutdown(wait=False)
 
     def transaction(
