@@ -99,7 +99,7 @@ def click_record(new_click: NewClick, click_id: uuid.UUID) -> ClickRecord:
     )
 
 
-async def tracking_link_errors(
+async def _tracking_link_errors(
     access: Access, tracking_link_id: uuid.UUID | None
 ) -> list[FieldError]:
     """A click's tracking link must be one `access` sees. A partner's clicks are the
@@ -124,7 +124,7 @@ async def create_click(
     group commit; raise InvalidInputError naming every bad field, StoreUnavailableError
     when the store cannot take it now. `access` is the caller's: an API key's, or the
     operator's own for the code that runs inside the service."""
-    errors = click_errors(new_click) + await tracking_link_errors(
+    errors = click_errors(new_click) + await _tracking_link_errors(
         access, new_click.tracking_link_id
     )
     if errors:

@@ -38,9 +38,11 @@ async def record_conversion(
     """Record a report: a pixel `fire` is held to its click's fire terms; without one
     the caller vouches for the report (an API key) and it is recorded as verified.
 
-    A partner's key (`access`) records only on its partner's clicks: on any other the
-    outcome is ClickNotFound, exactly as for an id that names no click, and only once
-    the input is valid, as that one's would be."""
+    `access` is the caller's: the operator's own view by default (the pixel is public
+    and checks only that a click exists), an API key's for GraphQL. A partner's key
+    records only on its partner's clicks: on any other the outcome is ClickNotFound,
+    exactly as for an id that names no click, and only once the input is valid, as
+    that one's would be."""
     received_at = received_at or datetime.now(UTC)
     try:
         conversion = parse_conversion(raw, received_at=received_at)
