@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     create_key.set_defaults(handler=_create_api_key)
 
     list_keys = commands.add_parser(
-        "list-api-keys", help="list API keys (id, name, scope, created, revoked); never secrets"
+        "list-api-keys",
+        help="list API keys (id, name, scope, created, revoked, partner); never secrets",
     )
     list_keys.set_defaults(handler=_list_api_keys)
 
