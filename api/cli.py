@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from api.server import PROTOCOLS
+from models.errors import InvalidInputError
 from models.keys import Scope, create_api_key, list_api_keys, revoke_api_key
 from models.store.piccolo_app import APP_NAME
 
@@ -89,24 +90,41 @@ def _graphql_schema(_: argparse.Namespace) -> int:
 
 
 def _create_api_key(arguments: argparse.Namespace) -> int:
-    issued = asyncio.run(create_api_key(arguments.name, Scope(arguments.scope)))
-    print(f"Created API key {issued.name!r} ({issued.id}) with scope {issued.scope}.")
+    try:
+        issued = asyncio.run(
+            create_api_key(arguments.name, Scope(arguments.scope), arguments.partner)
+        )
+    except InvalidInputError as invalid:
+        for error in invalid.errors:
+            print(f"conversions create-api-key: {error.named(_option).message}", file=sys.stderr)
+        return 2
+    key = issued.record
+    bound = f", bound to partner {key.partner_id}" if key.partner_id else ""
+    print(f"Created API key {key.name!r} ({key.id}) with scope {key.scope}{bound}.")
     print("Store it now: only its hash is kept, it cannot be shown again.")
     print(issued.secret)
     return 0
 
 
+def _option(field: str) -> str:
+    """A field as this command's options spell it: `partner_id` is `--partner`."""
+    return "--" + field.removesuffix("_id")
+
+
 def _list_api_keys(_: argparse.Namespace) -> int:
     keys = asyncio.run(list_api_keys())
-    print("id\tname\tscope\tcreated_at\trevoked_at")
+    print("id\tname\tscope\tcreated_at\trevoked_at\tpartner")
     for key in keys:
         revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
-        print(f"{key.id}\t{key.name}\t{key.scope}\t{key.created_at.isoformat()}\t{revoked}")
+        partner = key.partner_id or "-"
+        print(
+            f"{key.id}\t{key.name}\t{key.scope}\t{key.created_at.isoformat()}\t{revoked}\t{partner}"
+        )
     return 0
 
 
 def _revoke_api_key(arguments: argparse.Namespace) -> int:
-    if asyncio.run(revoke_api_key(arguments.key_id)):
+    if asyncio.run(revoke_api_key(arguments.key_id)) is not None:
         print(f"Revoked API key {arguments.key_id}: it is refused from now on.")
         return 0
     print(f"No active API key has the id {arguments.key_id}.", file=sys.stderr)
@@ -161,10 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[scope.value for scope in Scope],
         help="read: queries; write: queries and mutations; admin: everything",
     )
+    create_key.add_argument(
+        "--partner",
+        type=uuid.UUID,
+        metavar="PARTNER_ID",
+        help="bind the key to this partner: it sees only the partner's data (read or write)",
+    )
     create_key.set_defaults(handler=_create_api_key)
 
     list_keys = commands.add_parser(
-        "list-api-keys", help="list API keys (id, name, scope, created, revoked); never secrets"
+        "list-api-keys",
+        help="list API keys (id, name, scope, created, revoked, partner); never secrets",
     )
     list_keys.set_defaults(handler=_list_api_keys)
 

@@ -18,7 +18,7 @@ from models.errors import InvalidInputError
 from models.store.tables import MarketingType, Stage
 from schema.context import GraphQLContext
 from schema.errors import bad_user_input
-from schema.loaders import ClickConversionsKey
+from schema.loaders import PageKey
 from schema.permissions import CanRead, CanWrite
 from schema.relay import (
     After,
@@ -72,7 +72,7 @@ class Click(ClickRecord):
         after: After = None,
     ) -> Connection[Annotated[Conversion, strawberry.lazy("schema.conversions")]]:
         loaders = info.context.loaders
-        key = ClickConversionsKey(
+        key = PageKey(
             self.id,
             page_size(first, info.context.limits),
             decode_cursor(after, ConversionRecord.CURSOR_KIND),
@@ -122,7 +122,7 @@ class ClickQuery:
         after: After = None,
     ) -> Connection[Click]:
         return await Connection.listing(
-            queries.READS, conditions_of(filter), first, after, info.context.limits
+            queries.READS, conditions_of(filter), first, after, info.context
         )
 
 
@@ -133,7 +133,7 @@ class ClickMutation:
         self, info: Info[GraphQLContext, None], input: CreateClickInput
     ) -> Click:
         try:
-            click_id = await create_click(input)
+            click_id = await create_click(input, access=info.context.access)
         except InvalidInputError as invalid:
             raise bad_user_input("invalid click", invalid.errors) from invalid
         record = await info.context.loaders.click_by_id.load(click_id)

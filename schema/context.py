@@ -1,7 +1,9 @@
 """The per-request GraphQL context: who is asking, what they may ask, fresh DataLoaders.
 
 Authentication happens here, before any GraphQL runs, so that a missing, unknown or
-revoked key is an HTTP 401 rather than a GraphQL error inside a 200.
+revoked key is an HTTP 401 rather than a GraphQL error inside a 200. So does the
+key's `Access` (models/partners/access.py): the loaders are built on it, and every
+resolver hands `context.access` to the reads and services it calls, which keep to it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from litestar.connection import ASGIConnection, Request
 from strawberry.litestar import BaseContext
 
-from models.keys import Scope, find_active_key
+from models.keys import ApiKeyRecord, Scope, find_active_key
+from models.partners.access import EVERYTHING, Access
 from models.store.engine import is_store_unavailable
 from schema.errors import STORE_UNAVAILABLE, UNAUTHENTICATED, GraphQLHTTPError
 from schema.loaders import Loaders, create_loaders
@@ -49,6 +52,8 @@ def _unauthenticated(message: str) -> GraphQLHTTPError:
 
 class GraphQLContext(BaseContext, kw_only=True):
     api_key_scope: Scope | None
+    # Whose data this request sees: a partner's key sees its partner's alone.
+    access: Access
     limits: GraphQLLimits
     dev: bool
     request_id: str
@@ -62,7 +67,7 @@ def _bearer_secret(connection: ASGIConnection) -> str:
     return secret.strip()
 
 
-async def authenticate(connection: ASGIConnection, retry_after_seconds: int) -> Scope:
+async def authenticate(connection: ASGIConnection, retry_after_seconds: int) -> ApiKeyRecord:
     secret = _bearer_secret(connection)
     try:
         key = await find_active_key(secret)
@@ -77,7 +82,7 @@ async def authenticate(connection: ASGIConnection, retry_after_seconds: int) -> 
         raise
     if key is None:
         raise _unauthenticated("invalid or revoked API key")
-    return Scope(key.scope)
+    return key
 
 
 def _only_opens_graphiql(connection: ASGIConnection) -> bool:
@@ -94,13 +99,19 @@ def make_context_getter(
 ) -> Callable[[ASGIConnection], Awaitable[GraphQLContext]]:
     async def context_getter(request: ASGIConnection) -> GraphQLContext:
         # Litestar injects by parameter name: `request` serves HTTP and websockets alike.
-        anonymous = dev and _only_opens_graphiql(request)
+        if dev and _only_opens_graphiql(request):
+            # Nothing executes; and without a scope every field's permission refuses.
+            scope, access = None, EVERYTHING
+        else:
+            key = await authenticate(request, retry_after_seconds)
+            scope, access = key.scope, key.access
         return GraphQLContext(
-            api_key_scope=None if anonymous else await authenticate(request, retry_after_seconds),
+            api_key_scope=scope,
+            access=access,
             limits=limits,
             dev=dev,
             request_id=uuid.uuid4().hex,
-            loaders=create_loaders(),
+            loaders=create_loaders(access),
         )
 
     return context_getter

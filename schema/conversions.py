@@ -180,7 +180,7 @@ class ConversionQuery:
         after: After = None,
     ) -> Connection[Conversion]:
         return await Connection.listing(
-            queries.READS, conditions_of(filter), first, after, info.context.limits
+            queries.READS, conditions_of(filter), first, after, info.context
         )
 
 
@@ -190,5 +190,10 @@ class ConversionMutation:
         permission_classes=[CanWrite],
         description="Record an install, registration or deposit, exactly as the pixel would.",
     )
-    async def record_conversion(self, input: RecordConversionInput) -> RecordConversionResult:
-        return _result(await record_conversion(input.to_raw(), source=Source.GRAPHQL))
+    async def record_conversion(
+        self, info: Info[GraphQLContext, None], input: RecordConversionInput
+    ) -> RecordConversionResult:
+        outcome = await record_conversion(
+            input.to_raw(), source=Source.GRAPHQL, access=info.context.access
+        )
+        return _result(outcome)

@@ -17,7 +17,8 @@ import strawberry
 
 from models.errors import InvalidInputError
 from models.paging import Cursor, InvalidCursorError, Page, Paged
-from schema.context import GraphQLLimits
+from models.partners.access import Access
+from schema.context import GraphQLContext, GraphQLLimits
 from schema.errors import bad_user_input
 
 NodeT = TypeVar("NodeT")
@@ -51,10 +52,10 @@ class Listing(Protocol[PagedT]):
     cursor_kind: str
 
     async def page(
-        self, conditions: Sequence[Any], first: int, after: Cursor | None = None
+        self, access: Access, conditions: Sequence[Any], first: int, after: Cursor | None = None
     ) -> Page[PagedT]: ...
 
-    async def count(self, conditions: Sequence[Any] = ()) -> int: ...
+    async def count(self, access: Access, conditions: Sequence[Any] = ()) -> int: ...
 
 
 class Filter(Protocol):
@@ -138,13 +139,18 @@ class Connection(Generic[NodeT]):
         conditions: Sequence[Any],
         first: int | None,
         after: str | None,
-        limits: GraphQLLimits,
+        context: GraphQLContext,
     ) -> Connection[Any]:
-        """A root list: the page `first` and `after` ask for, of the rows `conditions` match."""
+        """A root list: the page `first` and `after` ask for, of the rows `conditions`
+        match within the request's access."""
+        access = context.access
         page = await reads.page(
-            conditions, page_size(first, limits), decode_cursor(after, reads.cursor_kind)
+            access,
+            conditions,
+            page_size(first, context.limits),
+            decode_cursor(after, reads.cursor_kind),
         )
-        return cls.of(page, lambda: reads.count(conditions))
+        return cls.of(page, lambda: reads.count(access, conditions))
 
     @classmethod
     def of(cls, page: Page[PagedT], count: Callable[[], Awaitable[int]]) -> Connection[Any]:

@@ -9,12 +9,17 @@ from strawberry.tools import merge_types
 from schema.clicks import ClickMutation, ClickQuery
 from schema.conversions import ConversionMutation, ConversionQuery
 from schema.hardening import ConversionSchema, QuietExecutor, RequestPolicy
+from schema.keys import KeyMutation
+from schema.partners import PartnerMutation, PartnerQuery
 from schema.scalars import SCALAR_MAP
 from schema.tracking import TrackingMutation, TrackingQuery
 
 schema = ConversionSchema(
-    query=merge_types("Query", (ClickQuery, ConversionQuery, TrackingQuery)),
-    mutation=merge_types("Mutation", (ConversionMutation, ClickMutation, TrackingMutation)),
+    query=merge_types("Query", (ClickQuery, ConversionQuery, TrackingQuery, PartnerQuery)),
+    mutation=merge_types(
+        "Mutation",
+        (ConversionMutation, ClickMutation, TrackingMutation, PartnerMutation, KeyMutation),
+    ),
     # RequestPolicy validates without suggestions, QuietExecutor checks variables without.
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[RequestPolicy],

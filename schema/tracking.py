@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import Info
 
 from models.errors import FieldError, InvalidInputError
+from models.partners.partners import PartnerRecord
 from models.store.tables import FirePolicy
 from models.tracking import links, offers
 from models.tracking.links import TrackingLinkRecord
@@ -16,6 +18,9 @@ from schema.context import GraphQLContext
 from schema.errors import bad_user_input
 from schema.permissions import CanAdminister, CanRead
 from schema.relay import After, Connection, First, node, node_of, node_or_none
+
+if TYPE_CHECKING:
+    from schema.partners import Partner
 
 strawberry.enum(
     FirePolicy,
@@ -40,13 +45,35 @@ class Offer(OfferRecord):
 @strawberry.type(description="A partner's link to an offer: GET /track/{id} makes a click.")
 class TrackingLink(TrackingLinkRecord):
     offer_id: strawberry.Private[uuid.UUID]
+    partner_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The offer this link promotes.")
     async def offer(self, info: Info[GraphQLContext, None]) -> Offer:
         record = await info.context.loaders.offer_by_id.load(self.offer_id)
-        # A tracking link's offer cannot be deleted while the link exists.
+        # A tracking link's offer cannot be deleted while the link exists, and whoever
+        # sees the link sees its offer.
         assert record is not None
         return node(record)
+
+    async def _partner(self, info: Info[GraphQLContext, None]) -> PartnerRecord:
+        record = await info.context.loaders.partner_by_id.load(self.partner_id)
+        # Partners cannot be deleted, and whoever sees a link sees its partner.
+        assert record is not None
+        return record
+
+    @strawberry.field(description="The partner that publishes this link.")
+    async def partner(
+        self, info: Info[GraphQLContext, None]
+    ) -> Annotated[Partner, strawberry.lazy("schema.partners")]:
+        return node(await self._partner(info))
+
+    @strawberry.field(
+        description="The partner's name: the partners migration made each distinct "
+        "reference a partner of that name.",
+        deprecation_reason="Use partner { id name }: links belong to a Partner now.",
+    )
+    async def partner_reference(self, info: Info[GraphQLContext, None]) -> str:
+        return (await self._partner(info)).name
 
 
 @strawberry.input(description="A new offer.")
@@ -78,10 +105,10 @@ class FireSecret:
     )
 
 
-@strawberry.input(description="A new tracking link to an existing offer.")
+@strawberry.input(description="A new tracking link to an existing offer, for a partner.")
 class CreateTrackingLinkInput:
     offer_id: uuid.UUID
-    partner_reference: str = strawberry.field(description="Which partner publishes the link.")
+    partner_id: uuid.UUID = strawberry.field(description="The partner that publishes the link.")
     creative: str | None = strawberry.field(
         default=None, description="The banner, mail or post it appears in."
     )
@@ -101,7 +128,7 @@ class TrackingQuery:
     async def offers(
         self, info: Info[GraphQLContext, None], first: First = None, after: After = None
     ) -> Connection[Offer]:
-        return await Connection.listing(offers.READS, (), first, after, info.context.limits)
+        return await Connection.listing(offers.READS, (), first, after, info.context)
 
     @strawberry.field(permission_classes=[CanRead], description="A tracking link by its id.")
     async def tracking_link(
@@ -120,7 +147,7 @@ class TrackingQuery:
         after: After = None,
     ) -> Connection[TrackingLink]:
         return await Connection.listing(
-            links.READS, links.conditions(offer_id), first, after, info.context.limits
+            links.READS, links.conditions(offer_id), first, after, info.context
         )
 
 
@@ -171,7 +198,7 @@ class TrackingMutation:
     async def create_tracking_link(self, input: CreateTrackingLinkInput) -> TrackingLink:
         try:
             record = await links.create_tracking_link(
-                input.offer_id, input.partner_reference, input.creative
+                input.offer_id, input.partner_id, input.creative
             )
         except InvalidInputError as invalid:
             raise bad_user_input("invalid tracking link", invalid.errors) from invalid

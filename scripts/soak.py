@@ -254,7 +254,7 @@ async def visit(client: httpx.AsyncClient, link_id: uuid.UUID, number: int, visi
 
 
 async def create_link(database_url: str) -> uuid.UUID:
-    offer_id, link_id = uuid.uuid4(), uuid.uuid4()
+    offer_id, partner_id, link_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     connection = await asyncpg.connect(database_url, timeout=10)
     try:
         await connection.execute(
@@ -263,10 +263,13 @@ async def create_link(database_url: str) -> uuid.UUID:
             offer_id,
         )
         await connection.execute(
-            "INSERT INTO tracking_link (id, offer, partner_reference, created_at) "
-            "VALUES ($1, $2, 'soak', now())",
+            "INSERT INTO partner (id, name, created_at) VALUES ($1, 'soak', now())", partner_id
+        )
+        await connection.execute(
+            "INSERT INTO tracking_link (id, offer, partner, created_at) VALUES ($1, $2, $3, now())",
             link_id,
             offer_id,
+            partner_id,
         )
     finally:
         await connection.close()

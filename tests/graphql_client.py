@@ -17,8 +17,8 @@ from models.keys import Scope, create_api_key
 from models.store.tables import Source
 
 
-async def issue_key(scope: Scope = Scope.ADMIN) -> str:
-    return (await create_api_key(f"test {scope}", scope)).secret
+async def issue_key(scope: Scope = Scope.ADMIN, partner_id: uuid.UUID | None = None) -> str:
+    return (await create_api_key(f"test {scope}", scope, partner_id)).secret
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -56,8 +56,10 @@ class GraphQL:
         return body["errors"]
 
 
-async def graphql_as(client: httpx.AsyncClient, scope: Scope = Scope.ADMIN) -> GraphQL:
-    return GraphQL(client, await issue_key(scope))
+async def graphql_as(
+    client: httpx.AsyncClient, scope: Scope = Scope.ADMIN, partner_id: uuid.UUID | None = None
+) -> GraphQL:
+    return GraphQL(client, await issue_key(scope, partner_id))
 
 
 async def seed_click(*, minutes_ago: float = 60, player_id: str | None = None) -> uuid.UUID:

@@ -18,13 +18,23 @@ from models.clicks.service import NewClick, create_click
 from models.conversions.batch import Report
 from models.conversions.input import RawConversion, parse_conversion
 from models.conversions.service import new_report
+from models.partners.partners import create_partner
 from models.store.engine import is_postgres
 from models.store.tables import TABLES, Click, Conversion, Source
+from models.tracking.links import TrackingLinkRecord, create_tracking_link
 
 
 async def new_click(*, age: timedelta = timedelta(hours=1), **fields: Any) -> uuid.UUID:
     """A stored click, created `age` ago (old enough for any time the tests report)."""
     return await create_click(NewClick(created_at=datetime.now(UTC) - age, **fields))
+
+
+async def new_link(
+    offer_id: uuid.UUID, partner_name: str = "partner", creative: str | None = None
+) -> TrackingLinkRecord:
+    """A tracking link to the offer, for a new partner of that name."""
+    partner = await create_partner(partner_name)
+    return await create_tracking_link(offer_id, partner.id, creative)
 
 
 def validated_report(

@@ -30,10 +30,10 @@ from piccolo.engine.base import Engine
 from playwright.async_api import Page, Route, async_playwright
 
 from models.store.tables import Conversion
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.conftest import IN_CI
 from tests.graphql_client import GraphQL, issue_key
+from tests.support import new_link
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Flags that work on a machine without a screen, a sandbox or a network beyond localhost.
@@ -222,7 +222,7 @@ async def test_a_browser_follows_a_tracking_link_and_fires_every_way(
     db: Engine, api_origin: str, landing_origin: str, page: Page
 ) -> None:
     offer = await create_offer("Browser offer", f"{landing_origin}/landing?lang=en")
-    link = await create_tracking_link(offer.id, "partner-browser")
+    link = await new_link(offer.id, "partner-browser")
 
     await page.goto(f"{api_origin}/track/{link.id}?type=social&s1=browser-test")
     landing_url: str = page.url
@@ -274,7 +274,7 @@ async def test_the_script_beacon_arrives_when_the_page_closes(
 ) -> None:
     """sendBeacon's point: a fire on pagehide still arrives after the tab is gone."""
     offer = await create_offer("Closing offer", f"{landing_origin}/landing")
-    link = await create_tracking_link(offer.id, "partner-browser")
+    link = await new_link(offer.id, "partner-browser")
     await page.goto(f"{api_origin}/track/{link.id}")
     click_id = uuid.UUID(parse_qs(urlsplit(page.url).query)["click_id"][0])
     await page.evaluate(

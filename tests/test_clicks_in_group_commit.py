@@ -15,11 +15,10 @@ from models.conversions.outcomes import Recorded
 from models.keys import Scope
 from models.store.tables import Offer
 from models.tracking import landing_urls
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from models.writes import ClickStored, store_click, store_report
 from tests.graphql_client import graphql_as
-from tests.support import stored_click, stored_conversions, validated_report
+from tests.support import new_link, stored_click, stored_conversions, validated_report
 
 
 async def test_a_click_and_its_conversion_in_one_batch(db: Engine) -> None:
@@ -37,7 +36,7 @@ async def test_a_click_and_its_conversion_in_one_batch(db: Engine) -> None:
 
 async def test_every_302_names_a_committed_click(client: httpx.AsyncClient) -> None:
     offer = await create_offer("Offer", "https://operator.example/")
-    link = await create_tracking_link(offer.id, "partner")
+    link = await new_link(offer.id, "partner")
     visits = await asyncio.gather(*(client.get(f"/track/{link.id}?s1=v{n}") for n in range(30)))
     click_ids = {visit.headers["location"].rpartition("=")[2] for visit in visits}
     assert len(click_ids) == 30
@@ -72,7 +71,7 @@ async def test_a_landing_url_changed_elsewhere_is_served_within_the_bound(
     client: httpx.AsyncClient, clock: Clock
 ) -> None:
     offer = await create_offer("Offer", "https://old.example/")
-    link = await create_tracking_link(offer.id, "partner")
+    link = await new_link(offer.id, "partner")
     assert (
         (await client.get(f"/track/{link.id}"))
         .headers["location"]
@@ -98,7 +97,7 @@ async def test_a_change_made_through_this_worker_holds_at_once(
     client: httpx.AsyncClient, clock: Clock
 ) -> None:
     offer = await create_offer("Offer", "https://old.example/")
-    link = await create_tracking_link(offer.id, "partner")
+    link = await new_link(offer.id, "partner")
     await client.get(f"/track/{link.id}")
     admin = await graphql_as(client, Scope.ADMIN)
     await admin.data(

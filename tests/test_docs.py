@@ -13,13 +13,14 @@ info string (the label after the opening fence) and the line of its opening fenc
   union member it shows exists there with the same type (and default, where one is
   written). Excerpts may leave things out.
 - Every ```graphql block is also executed, on the engine DATABASE_URL names, against
-  a store seeded by `_seed` (an offer, a tracking link, a click through it and a
-  deposit on that click): through gql's client built from the printed SDL (no
-  introspection: gql validates each document locally, then posts it to /graphql
-  with an admin key). Each operation of a block runs, in document order; its
-  variables come from `_seed`'s sample values, by name (`$clickId`, `$conversionId`,
-  `$offerId`, `$trackingLinkId`, `$playerId`, `$transactionId`, `$input`; an optional
-  variable without a sample is left out). A block runs when no answer has GraphQL
+  a store seeded by `_seed` (an offer, a partner with a tracking link to it and a read
+  key of its own, a click through the link and a deposit on that click): through
+  gql's client built from the printed SDL (no introspection: gql validates each
+  document locally, then posts it to /graphql with an admin key). Each operation of
+  a block runs, in document order; its variables come from `_seed`'s sample values,
+  by name (`$clickId`, `$conversionId`, `$offerId`, `$trackingLinkId`, `$partnerId`,
+  `$apiKeyId`, `$playerId`, `$transactionId`, `$input`; an optional variable without
+  a sample is left out). A block runs when no answer has GraphQL
   `errors` (a typed result such as ValidationErrors is an answer), no root field
   answers null and no connection comes back without edges: an example shows data.
 
@@ -72,7 +73,8 @@ from litestar import Litestar
 from piccolo.engine.base import Engine
 
 from models.clicks.service import NewClick, create_click
-from models.keys import Scope
+from models.keys import Scope, create_api_key
+from models.partners.partners import create_partner
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import issue_key, seed_conversion
@@ -391,9 +393,12 @@ def test_an_excerpt_that_differs_from_the_printed_schema_fails(text: str) -> Non
 
 
 async def _seed() -> dict[str, Any]:
-    """An offer, a link to it, a click through the link with a deposit: sample variables."""
+    """An offer, a partner's link to it and the partner's key, a click through the link
+    with a deposit: sample variables."""
     offer = await create_offer("Welcome bonus", "https://casino.example/welcome?lang=en")
-    link = await create_tracking_link(offer.id, "partner-42", "banner-300x250")
+    partner = await create_partner("partner-42")
+    link = await create_tracking_link(offer.id, partner.id, "banner-300x250")
+    partner_key = await create_api_key("partner-42 dashboard", Scope.READ, partner.id)
     click_id = await create_click(
         NewClick(
             tracking_link_id=link.id,
@@ -416,6 +421,8 @@ async def _seed() -> dict[str, Any]:
     return {
         "offerId": str(offer.id),
         "trackingLinkId": str(link.id),
+        "partnerId": str(partner.id),
+        "apiKeyId": str(partner_key.id),
         "clickId": str(click_id),
         "conversionId": str(conversion_id),
         "playerId": "p-77",

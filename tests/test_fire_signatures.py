@@ -26,11 +26,10 @@ from models.conversions.input import RawConversion
 from models.conversions.signatures import FireSignature
 from models.keys import Scope
 from models.store.tables import Conversion, FirePolicy, OfferFireSecret
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer, rotate_fire_secret
 from tests.graphql_client import GraphQL, graphql_as
 from tests.served_app import CONVERSIONS
-from tests.support import count_conversions, new_click, stored_click, stored_conversions
+from tests.support import count_conversions, new_click, new_link, stored_click, stored_conversions
 
 SIGNED_NAMES = ("amount", "currency", "player_id", "test", "time", "transaction_id", "type")
 SPEC_CLICK_ID = uuid.UUID("fd3ba970-2330-4576-94ba-e1efc470bd56")
@@ -55,7 +54,7 @@ async def click_of_offer(policy: FirePolicy) -> tuple[uuid.UUID, str | None, uui
     """A click through a link to a new offer with `policy`: (click, secret, offer)."""
     offer = await create_offer("Casino", "https://operator.example/welcome", policy)
     secret = await rotate_fire_secret(offer.id)
-    link = await create_tracking_link(offer.id, "partner-1")
+    link = await new_link(offer.id, "partner-1")
     return await new_click(tracking_link_id=link.id), secret, offer.id
 
 
@@ -238,7 +237,7 @@ async def test_head_test_fires_and_form_posts_are_checked_the_same_way(
 
 async def test_an_offer_without_a_secret_accepts_no_signature(client: httpx.AsyncClient) -> None:
     offer = await create_offer("No secret", "https://operator.example/", FirePolicy.SIGNED)
-    link = await create_tracking_link(offer.id, "partner")
+    link = await new_link(offer.id, "partner")
     click_id = await new_click(tracking_link_id=link.id)
     forged = signed("any secret at all", click_id, "type=install")
     assert (await client.get(forged)).json()["errors"][0]["code"] == "invalid_signature"
@@ -323,7 +322,7 @@ async def test_graphql_sets_policies_and_rotates_secrets(client: httpx.AsyncClie
     assert renamed["updateOffer"]["firePolicy"] == "SIGNED_DEPOSITS"
     secret = (await admin.data(ROTATE, {"offerId": offer_id}))["rotateFireSecret"]["secret"]
     assert len(secret) >= 32
-    link = await create_tracking_link(uuid.UUID(offer_id), "p")
+    link = await new_link(uuid.UUID(offer_id), "p")
     click_id = await new_click(tracking_link_id=link.id)
     query = "type=deposit&currency=usd&amount=40&transaction_id=123456789"
     assert (await client.get(signed(secret, click_id, query))).status_code == 202

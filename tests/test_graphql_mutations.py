@@ -12,9 +12,9 @@ import pytest
 
 from models.keys import Scope
 from models.store.tables import Click, Conversion, Stage
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as, seed_click
+from tests.support import new_link
 
 RECORD = """
 mutation Record($input: RecordConversionInput!) {
@@ -345,7 +345,7 @@ async def test_a_click_created_by_mutation_takes_pixel_fires(
 
 async def _tracking_link_id() -> str:
     offer = await create_offer("Welcome bonus", "https://operator.example/welcome")
-    return str((await create_tracking_link(offer.id, "partner-42")).id)
+    return str((await new_link(offer.id, "partner-42")).id)
 
 
 async def test_create_click_takes_the_tracking_link_marketing_type_and_sub_ids(

@@ -20,7 +20,10 @@ from models.conversions import queries as conversions
 from models.conversions.queries import ConversionFilter
 from models.keys import Scope
 from models.paging import Cursor
+from models.partners.access import Access
+from models.store.reads import TableReads
 from models.store.tables import ConversionType, Currency, Stage
+from models.tracking import links
 from tests.graphql_client import GraphQL, graphql_as, seed_click, seed_conversion
 
 CONVERSIONS_WITH_CLICKS = """
@@ -164,6 +167,28 @@ async def test_click_filters_are_index_range_scans(
 ) -> None:
     plan = await _plan(postgres, clicks.READS.page_query(click_filter.conditions(), 50, after))
     _assert_index_range_scan(plan, index)
+
+
+PARTNER_PAGE_INDEXES = [
+    (clicks.READS, "click_created_at_id"),
+    (conversions.READS, "conversion_occurred_at_id"),
+    (links.READS, "tracking_link_partner_created_at_id"),
+]
+
+
+@pytest.mark.parametrize(("reads", "index"), PARTNER_PAGE_INDEXES)
+@pytest.mark.parametrize("after", [None, CURSOR])
+async def test_a_partner_keys_pages_walk_an_index_in_page_order(
+    postgres: Engine, reads: TableReads[Any], index: str, after: Cursor | None
+) -> None:
+    """A partner's key's pages join their way to the partner but still read in page
+    order: an index walked newest first, never a scan of the table and a sort."""
+    access = Access(uuid.uuid4())
+    query = reads.page_query(access.conditions(reads.table), 50, after)
+    plan = await _plan(postgres, query)
+    assert re.search(rf"Index (Only )?Scan( Backward)? using {index} ", plan), plan
+    assert "Seq Scan" not in plan, plan
+    assert "Sort" not in plan, plan
 
 
 async def test_aliased_lookups_by_id_are_batched(

@@ -12,9 +12,9 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from models.keys import Scope
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as, ids_of, issue_key, seed_click, seed_conversion
+from tests.support import new_link
 
 IPHONE_SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
@@ -399,7 +399,7 @@ async def test_clicks_with_their_conversions_on_one_page(graphql: GraphQL) -> No
 async def test_a_tracked_visit_and_its_pixel_fire_read_back_enriched(graphql: GraphQL) -> None:
     """What the tracking link and a browser fire record is what a dashboard reads."""
     offer = await create_offer("Welcome bonus", "https://operator.example/welcome")
-    link = await create_tracking_link(offer.id, "partner-42")
+    link = await new_link(offer.id, "partner-42")
     browser = {"User-Agent": IPHONE_SAFARI, "Referer": "https://partner.example/review"}
     visit = await graphql.client.get(
         f"/track/{link.id}", params={"type": "ppc", "s1": "campaign-7"}, headers=browser

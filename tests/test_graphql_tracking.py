@@ -11,11 +11,11 @@ from piccolo.engine.base import Engine
 from api.app import create_app
 from api.settings import Settings
 from models.keys import Scope
+from models.partners.partners import create_partner
 from models.store.tables import Click, Offer, TrackingLink
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as, ids_of
-from tests.support import new_click
+from tests.support import new_click, new_link
 from tests.test_graphql_performance import counted_statements
 
 CREATE_OFFER = """
@@ -27,7 +27,7 @@ mutation ($input: CreateOfferInput!) {
 CREATE_TRACKING_LINK = """
 mutation ($input: CreateTrackingLinkInput!) {
   createTrackingLink(input: $input) {
-    id partnerReference creative createdAt offer { id name landingUrl }
+    id partner { id name } creative createdAt offer { id name landingUrl }
   }
 }
 """
@@ -47,7 +47,7 @@ query ($offerId: UUID, $first: Int, $after: String) {
   trackingLinks(offerId: $offerId, first: $first, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { id partnerReference offer { id name } } }
+    edges { node { id partner { name } offer { id name } } }
   }
 }
 """
@@ -68,19 +68,20 @@ async def test_an_admin_creates_an_offer_and_a_tracking_link_that_works(
         )
     )["createOffer"]
     assert offer["name"] == "Welcome bonus"
+    partner = await create_partner("partner-42")
     link = (
         await admin.data(
             CREATE_TRACKING_LINK,
             {
                 "input": {
                     "offerId": offer["id"],
-                    "partnerReference": "partner-42",
+                    "partnerId": str(partner.id),
                     "creative": "banner-300x250",
                 }
             },
         )
     )["createTrackingLink"]
-    assert link["partnerReference"] == "partner-42"
+    assert link["partner"] == {"id": str(partner.id), "name": "partner-42"}
     assert link["creative"] == "banner-300x250"
     assert link["offer"] == {
         "id": offer["id"],
@@ -120,7 +121,8 @@ async def test_a_non_ascii_landing_url_is_stored_in_ascii_and_its_visits_redirec
     )
     link = (
         await admin.data(
-            CREATE_TRACKING_LINK, {"input": {"offerId": offer["id"], "partnerReference": "p-1"}}
+            CREATE_TRACKING_LINK,
+            {"input": {"offerId": offer["id"], "partnerId": str((await create_partner("p")).id)}},
         )
     )["createTrackingLink"]
     visit = await client.get(f"/track/{link['id']}")
@@ -148,13 +150,14 @@ async def test_a_landing_url_that_cannot_be_ascii_is_a_field_error(admin: GraphQ
     assert await Offer.count() == 0
 
 
-async def test_a_tracking_link_to_an_unknown_offer_is_refused(admin: GraphQL) -> None:
+async def test_a_tracking_link_to_an_unknown_offer_or_partner_is_refused(admin: GraphQL) -> None:
     [error] = await admin.errors(
         CREATE_TRACKING_LINK,
-        {"input": {"offerId": str(uuid.uuid4()), "partnerReference": "partner-42"}},
+        {"input": {"offerId": str(uuid.uuid4()), "partnerId": str(uuid.uuid4())}},
     )
     assert {item["field"]: item["code"] for item in error["extensions"]["errors"]} == {
-        "offerId": "not_found"
+        "offerId": "not_found",
+        "partnerId": "not_found",
     }
     assert await TrackingLink.count() == 0
 
@@ -165,9 +168,11 @@ async def test_only_an_admin_key_creates_offers_and_links(
 ) -> None:
     graphql = await graphql_as(client, scope)
     offer = await create_offer("Welcome bonus", "https://op.example/")
+    partner = await create_partner("p")
+    link_input = {"offerId": str(offer.id), "partnerId": str(partner.id)}
     for mutation, variables in (
         (CREATE_OFFER, {"input": {"name": "Evil", "landingUrl": "https://evil.example/"}}),
-        (CREATE_TRACKING_LINK, {"input": {"offerId": str(offer.id), "partnerReference": "p"}}),
+        (CREATE_TRACKING_LINK, {"input": link_input}),
     ):
         [error] = await graphql.errors(mutation, variables)
         assert error["extensions"]["code"] == "FORBIDDEN"
@@ -192,8 +197,8 @@ async def test_tracking_links_of_one_offer_with_their_offer(client: httpx.AsyncC
     reader = await graphql_as(client, Scope.READ)
     casino = await create_offer("Casino", "https://casino.example/")
     poker = await create_offer("Poker", "https://poker.example/")
-    casino_links = [await create_tracking_link(casino.id, f"partner-{n}") for n in range(2)]
-    await create_tracking_link(poker.id, "partner-9")
+    casino_links = [await new_link(casino.id, f"partner-{n}") for n in range(2)]
+    await new_link(poker.id, "partner-9")
 
     everything = (await reader.data(TRACKING_LINKS, {}))["trackingLinks"]
     assert everything["totalCount"] == 3
@@ -206,18 +211,18 @@ async def test_tracking_links_of_one_offer_with_their_offer(client: httpx.AsyncC
 async def test_one_offer_and_one_tracking_link_by_id(client: httpx.AsyncClient) -> None:
     reader = await graphql_as(client, Scope.READ)
     offer = await create_offer("Casino", "https://casino.example/")
-    link = await create_tracking_link(offer.id, "partner-1")
+    link = await new_link(offer.id, "partner-1")
     data = await reader.data(
         """query ($offer: UUID!, $link: UUID!, $missing: UUID!) {
           offer(id: $offer) { name }
-          trackingLink(id: $link) { partnerReference offer { name } }
+          trackingLink(id: $link) { partner { name } offer { name } }
           nothing: trackingLink(id: $missing) { id }
         }""",
         {"offer": str(offer.id), "link": str(link.id), "missing": str(uuid.uuid4())},
     )
     assert data == {
         "offer": {"name": "Casino"},
-        "trackingLink": {"partnerReference": "partner-1", "offer": {"name": "Casino"}},
+        "trackingLink": {"partner": {"name": "partner-1"}, "offer": {"name": "Casino"}},
         "nothing": None,
     }
 
@@ -227,7 +232,9 @@ query ($filter: ClickFilter) {
   clicks(filter: $filter) {
     totalCount
     edges {
-      node { id type subIds { s1 s2 } country trackingLink { partnerReference offer { name } } }
+      node {
+        id type subIds { s1 s2 } country trackingLink { partner { name } offer { name } }
+      }
     }
   }
 }
@@ -245,8 +252,8 @@ async def test_clicks_filter_by_tracking_link_sub_ids_and_country(
 ) -> None:
     reader = await graphql_as(client, Scope.READ)
     offer = await create_offer("Casino", "https://casino.example/")
-    ours = await create_tracking_link(offer.id, "partner-1")
-    theirs = await create_tracking_link(offer.id, "partner-2")
+    ours = await new_link(offer.id, "partner-1")
+    theirs = await new_link(offer.id, "partner-2")
     summer = await _visit(client, ours.id, type="ppc", s1="summer", s2="a")
     winter = await _visit(client, ours.id, s1="winter", s2="a")
     await _visit(client, theirs.id, s1="summer", s2="a")
@@ -272,12 +279,12 @@ async def test_clicks_filter_by_tracking_link_sub_ids_and_country(
         if edge["node"]["id"] == summer
     ]
     assert node["type"] == "PPC"
-    assert node["trackingLink"] == {"partnerReference": "partner-1", "offer": {"name": "Casino"}}
+    assert node["trackingLink"] == {"partner": {"name": "partner-1"}, "offer": {"name": "Casino"}}
 
 
 async def test_clicks_filter_by_country_in_either_case(db) -> None:
     offer = await create_offer("Casino", "https://casino.example/")
-    link = await create_tracking_link(offer.id, "partner-1")
+    link = await new_link(offer.id, "partner-1")
     app = create_app(Settings.from_env({}))
     transport = httpx.ASGITransport(app=app, client=("81.2.69.160", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as british:
@@ -304,11 +311,11 @@ async def test_a_page_of_clicks_loads_links_and_offers_in_one_statement_each(
     reader = await graphql_as(client, Scope.READ)
     for n in range(4):
         offer = await create_offer(f"Offer {n}", "https://casino.example/")
-        await _visit(client, (await create_tracking_link(offer.id, f"partner-{n}")).id)
+        await _visit(client, (await new_link(offer.id, f"partner-{n}")).id)
     with counted_statements(db, monkeypatch) as statements:
         data = await reader.data(CLICKS, {})
     assert data["clicks"]["totalCount"] == 4
     names = {edge["node"]["trackingLink"]["offer"]["name"] for edge in data["clicks"]["edges"]}
     assert names == {f"Offer {n}" for n in range(4)}
-    # The key, the page, its count, then one statement for links and one for offers.
-    assert len(statements) == 5, statements
+    # The key, the page, its count, then one statement each for links, offers, partners.
+    assert len(statements) == 6, statements

@@ -23,10 +23,9 @@ from piccolo.engine.base import Engine
 from schemathesis import Case, GenerationMode
 
 from models.store.tables import Click, Conversion
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.served_app import ServedApp, served_app
-from tests.support import new_click
+from tests.support import new_click, new_link
 
 OPENAPI_PATH = "/schema/openapi.json"
 FUZZED_PATHS = re.compile(r"^/(convert|track)/")
@@ -112,7 +111,7 @@ async def test_fuzzed_pixel_and_tracking_requests_never_fail_and_store_only_on_s
     served: ServedApp,
 ) -> None:
     offer = await create_offer("Welcome bonus", "https://operator.example/welcome")
-    link = await create_tracking_link(offer.id, "partner-42")
+    link = await new_link(offer.id, "partner-42")
     known_ids = {"click_id": str(await new_click()), "tracking_id": str(link.id)}
     loop = asyncio.get_running_loop()
 

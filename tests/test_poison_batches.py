@@ -19,6 +19,7 @@ from piccolo.engine.base import Engine
 
 from models.conversions.outcomes import Outcome, Recorded
 from models.keys import Scope
+from models.partners.partners import create_partner
 from models.tracking.offers import create_offer
 from models.writes import store_report
 from tests.graphql_client import bearer, graphql_as
@@ -68,7 +69,9 @@ async def test_honest_pixel_fires_beside_a_bad_one_are_all_answered(
     assert await count_conversions() == 20
 
 
-def _mutations(offer_id: str, click_id: str) -> list[tuple[str, dict[str, Any], str]]:
+def _mutations(
+    offer_id: str, click_id: str, partner_id: str
+) -> list[tuple[str, dict[str, Any], str]]:
     """(mutation, variables with a `BAD` placeholder, the field the error must name)."""
     return [
         (
@@ -90,14 +93,18 @@ def _mutations(offer_id: str, click_id: str) -> list[tuple[str, dict[str, Any], 
         (
             "mutation ($input: CreateTrackingLinkInput!) "
             "{ createTrackingLink(input: $input) { id } }",
-            {"input": {"offerId": offer_id, "partnerReference": "BAD"}},
-            "partnerReference",
+            {"input": {"offerId": offer_id, "partnerId": partner_id, "creative": "BAD"}},
+            "creative",
         ),
         (
-            "mutation ($input: CreateTrackingLinkInput!) "
-            "{ createTrackingLink(input: $input) { id } }",
-            {"input": {"offerId": offer_id, "partnerReference": "p", "creative": "BAD"}},
-            "creative",
+            "mutation ($input: CreatePartnerInput!) { createPartner(input: $input) { id } }",
+            {"input": {"name": "BAD"}},
+            "name",
+        ),
+        (
+            "mutation ($input: CreateApiKeyInput!) { createApiKey(input: $input) { key } }",
+            {"input": {"name": "BAD", "scope": "READ"}},
+            "name",
         ),
         (
             "mutation ($input: CreateClickInput!) { createClick(input: $input) { id } }",
@@ -136,7 +143,8 @@ async def test_every_graphql_text_input_refuses_unstorable_text(
     admin = await graphql_as(client, Scope.ADMIN)
     offer = await create_offer("Offer", "https://operator.example/")
     click_id = await new_click()
-    for mutation, variables, field in _mutations(str(offer.id), str(click_id)):
+    partner = await create_partner("Partner")
+    for mutation, variables, field in _mutations(str(offer.id), str(click_id), str(partner.id)):
         # Escaped JSON: a lone surrogate has no UTF-8 form, so it travels as \ud800.
         body = json.dumps({"query": mutation, "variables": _substitute(variables, bad)})
         response = await client.post(
@@ -166,7 +174,7 @@ async def test_tracking_link_sub_ids_refuse_unstorable_text(
     admin = await graphql_as(client, Scope.ADMIN)
     link = await admin.data(
         "mutation ($input: CreateTrackingLinkInput!) { createTrackingLink(input: $input) { id } }",
-        {"input": {"offerId": str(offer.id), "partnerReference": "p"}},
+        {"input": {"offerId": str(offer.id), "partnerId": str((await create_partner("p")).id)}},
     )
     response = await client.get(f"/track/{link['createTrackingLink']['id']}?s1=a{bad}b")
     assert response.status_code == 422

@@ -11,9 +11,8 @@ from api.app import create_app
 from api.settings import Settings
 from models.keys import Scope, create_api_key
 from models.store.tables import Click
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
-from tests.support import count_conversions, new_click, stored_conversions
+from tests.support import count_conversions, new_click, new_link, stored_conversions
 
 
 def client_for(app: Litestar, address: str) -> httpx.AsyncClient:
@@ -58,7 +57,7 @@ async def test_ipv6_clients_are_counted_per_64(db) -> None:
 async def test_the_tracking_link_has_its_own_rate_limit(db) -> None:
     app = create_app(Settings.from_env({"TRACK_RATE_LIMIT_PER_MINUTE": "2"}))
     offer = await create_offer("Welcome bonus", "https://operator.example/welcome")
-    link = await create_tracking_link(offer.id, "partner-42")
+    link = await new_link(offer.id, "partner-42")
     click_id = await new_click()
     async with (
         client_for(app, "198.51.100.1") as flooding,
@@ -85,7 +84,7 @@ async def test_the_tracking_link_has_its_own_rate_limit(db) -> None:
 async def test_a_zone_id_behind_a_trusted_proxy_is_never_stored(db, forwarded_for: str) -> None:
     app = create_app(Settings.from_env({"TRUSTED_PROXIES": "10.0.0.0/8"}))
     offer = await create_offer("Welcome bonus", "https://operator.example/welcome")
-    link = await create_tracking_link(offer.id, "partner-42")
+    link = await new_link(offer.id, "partner-42")
     click_id = await new_click()
     headers = {"X-Forwarded-For": forwarded_for}
     async with client_for(app, "10.0.0.5") as proxied:

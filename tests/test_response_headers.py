@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from models.store.tables import Offer
-from models.tracking.links import create_tracking_link
-from tests.support import new_click
+from tests.support import new_click, new_link
 
 NOT_A_CLICK = "00000000-0000-4000-8000-000000000000"
 
@@ -20,7 +19,7 @@ async def unusable_tracking_link() -> str:
     # Only an offer stored by an earlier release can hold a URL no redirect can carry.
     offer = Offer(name="Old offer", landing_url="https://💰.example/")
     await offer.save()
-    return str((await create_tracking_link(offer.id, "partner-42")).id)
+    return str((await new_link(offer.id, "partner-42")).id)
 
 
 @pytest.mark.parametrize(

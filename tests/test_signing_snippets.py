@@ -21,11 +21,10 @@ import pytest
 from piccolo.engine.base import Engine
 
 from models.store.tables import FirePolicy
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer, rotate_fire_secret
 from tests.conftest import IN_CI
 from tests.served_app import ServedApp, served_app
-from tests.support import new_click, stored_conversions
+from tests.support import new_click, new_link, stored_conversions
 
 README = Path(__file__).parent.parent / "README.md"
 SECTION = "### Signed fires"
@@ -77,7 +76,7 @@ async def test_each_signing_snippet_fires_a_verified_deposit(
     offer = await create_offer("Signed", "https://operator.example/", FirePolicy.SIGNED_DEPOSITS)
     secret = await rotate_fire_secret(offer.id)
     assert secret is not None
-    link = await create_tracking_link(offer.id, "partner")
+    link = await new_link(offer.id, "partner")
     click_id = await new_click(tracking_link_id=link.id)
     environment = {"CONVERSIONS_URL": served.base_url, "CLICK_ID": str(click_id)}
     returncode, output = await run([*command, code], environment | {"FIRE_SECRET": secret})

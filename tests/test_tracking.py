@@ -19,6 +19,7 @@ from models.store.tables import Click, Offer
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from models.tracking.visits import landing_url_with_click_id
+from tests.support import new_link
 
 IPHONE_SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -30,7 +31,7 @@ BRITISH_ADDRESS = "81.2.69.160"
 
 async def tracking_link(landing_url: str = "https://operator.example/welcome") -> uuid.UUID:
     offer = await create_offer("Welcome bonus", landing_url)
-    link = await create_tracking_link(offer.id, "partner-42", creative="banner-300x250")
+    link = await new_link(offer.id, "partner-42", creative="banner-300x250")
     return link.id
 
 
@@ -39,7 +40,7 @@ async def tracking_link_to_stored_url(landing_url: str) -> uuid.UUID:
     landing URLs in ASCII."""
     offer = Offer(name="Welcome bonus", landing_url=landing_url, created_at=datetime.now(UTC))
     await offer.save()
-    link = await create_tracking_link(offer.id, "partner-42")
+    link = await new_link(offer.id, "partner-42")
     return link.id
 
 
@@ -353,12 +354,13 @@ async def test_a_landing_url_that_cannot_make_a_redirect_leaves_no_click(
     assert await all_clicks() == []
 
 
-async def test_a_tracking_link_needs_an_existing_offer_and_a_partner(db) -> None:
+async def test_a_tracking_link_needs_an_existing_offer_and_partner(db) -> None:
     with pytest.raises(InvalidInputError) as raised:
-        await create_tracking_link(uuid.uuid4(), " ")
+        await create_tracking_link(uuid.uuid4(), uuid.uuid4(), "\x00")
     assert {error.field: error.code for error in raised.value.errors} == {
-        "partner_reference": "required",
+        "creative": "control_character",
         "offer_id": "not_found",
+        "partner_id": "not_found",
     }
 
 

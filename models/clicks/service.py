@@ -8,14 +8,10 @@ from datetime import UTC, datetime
 
 from models.clicks.records import SUB_ID_NAMES, ClickRecord, SubIds
 from models.errors import FieldError, InvalidInputError, StoreUnavailable, text_errors
+from models.partners.access import EVERYTHING, Access
 from models.store.engine import StoreUnavailableError
-from models.store.tables import (
-    MAX_ID_LENGTH,
-    MAX_SUB_ID_LENGTH,
-    MarketingType,
-    Stage,
-    TrackingLink,
-)
+from models.store.tables import MAX_ID_LENGTH, MAX_SUB_ID_LENGTH, MarketingType, Stage
+from models.tracking import links
 from models.writes import ClickStored, store_click
 
 # Browsers send headers of any size; what a click keeps of them is bounded.
@@ -103,16 +99,34 @@ def click_record(new_click: NewClick, click_id: uuid.UUID) -> ClickRecord:
     )
 
 
-async def create_click(new_click: NewClick, *, click_id: uuid.UUID | None = None) -> uuid.UUID:
+async def _tracking_link_errors(
+    access: Access, tracking_link_id: uuid.UUID | None
+) -> list[FieldError]:
+    """A click's tracking link must be one `access` sees. A partner's clicks are the
+    clicks of its links, so a partner's key must name one: a click without a link
+    would belong to nobody it could ever read again."""
+    if tracking_link_id is None:
+        if access.is_everything:
+            return []
+        message = "{tracking_link_id} is required with a partner's key: one of its own links"
+        return [FieldError("tracking_link_id", "required", message)]
+    if await links.READS.by_ids(access, [tracking_link_id]):
+        return []
+    return [
+        FieldError("tracking_link_id", "not_found", "no tracking link has this {tracking_link_id}")
+    ]
+
+
+async def create_click(
+    new_click: NewClick, *, click_id: uuid.UUID | None = None, access: Access = EVERYTHING
+) -> uuid.UUID:
     """Store a click, with `click_id` if given (else a new one), in this worker's next
     group commit; raise InvalidInputError naming every bad field, StoreUnavailableError
-    when the store cannot take it now."""
-    errors = click_errors(new_click)
-    if new_click.tracking_link_id is not None and not await TrackingLink.exists().where(
-        TrackingLink.id == new_click.tracking_link_id
-    ):
-        message = "no tracking link has this {tracking_link_id}"
-        errors.append(FieldError("tracking_link_id", "not_found", message))
+    when the store cannot take it now. `access` is the caller's: an API key's, or the
+    operator's own for the code that runs inside the service."""
+    errors = click_errors(new_click) + await _tracking_link_errors(
+        access, new_click.tracking_link_id
+    )
     if errors:
         raise InvalidInputError(errors)
     match await store_click(click_record(new_click, click_id or uuid.uuid4())):

@@ -10,6 +10,7 @@ from typing import Any
 from models.conversions.records import ConversionRecord
 from models.filters import Conditions
 from models.paging import Cursor, Page
+from models.partners.access import Access
 from models.store.reads import TableReads
 from models.store.tables import Conversion, ConversionType, Currency
 
@@ -44,12 +45,12 @@ class ConversionFilter:
         return conditions.checked()
 
 
-async def count_of_clicks(click_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-    return await READS.count_by(Conversion.click, click_ids)
+async def count_of_clicks(access: Access, click_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    return await READS.count_by(access, Conversion.click, click_ids)
 
 
 async def pages_of_clicks(
-    click_ids: Sequence[uuid.UUID], first: int, after: Cursor | None = None
+    access: Access, click_ids: Sequence[uuid.UUID], first: int, after: Cursor | None = None
 ) -> dict[uuid.UUID, Page[ConversionRecord]]:
     """The same page of each click's conversions, in two statements for all of them."""
-    return await READS.pages_by(Conversion.click, click_ids, first, after)
+    return await READS.pages_by(access, Conversion.click, click_ids, first, after)

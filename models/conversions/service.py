@@ -12,13 +12,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from models.clicks import queries as clicks
 from models.conversions.batch import Report, fire_terms
 from models.conversions.input import ConversionInput, RawConversion, parse_conversion
-from models.conversions.outcomes import Invalid, Outcome, SignatureRefused
+from models.conversions.outcomes import ClickNotFound, Invalid, Outcome, SignatureRefused
 from models.conversions.records import ConversionRecord
 from models.conversions.signatures import PixelFire, verify_fire
 from models.errors import FieldError, InvalidInputError
 from models.metadata import RequestMetadata
+from models.partners.access import EVERYTHING, Access
 from models.store.batch_sql import read_click_state
 from models.store.tables import Source
 from models.writes import store_report
@@ -31,9 +33,16 @@ async def record_conversion(
     metadata: RequestMetadata | None = None,
     received_at: datetime | None = None,
     fire: PixelFire | None = None,
+    access: Access = EVERYTHING,
 ) -> Outcome:
     """Record a report: a pixel `fire` is held to its click's fire terms; without one
-    the caller vouches for the report (an API key) and it is recorded as verified."""
+    the caller vouches for the report (an API key) and it is recorded as verified.
+
+    `access` is the caller's: the operator's own view by default (the pixel is public
+    and checks only that a click exists), an API key's for GraphQL. A partner's key
+    records only on its partner's clicks: on any other the outcome is ClickNotFound,
+    exactly as for an id that names no click, and only once the input is valid, as
+    that one's would be."""
     received_at = received_at or datetime.now(UTC)
     try:
         conversion = parse_conversion(raw, received_at=received_at)
@@ -41,6 +50,8 @@ async def record_conversion(
         if fire is None:
             return Invalid(invalid.errors)
         return await judge_invalid_fire(raw, fire, invalid.errors, now=received_at)
+    if not access.is_everything and not await clicks.READS.by_ids(access, [conversion.click_id]):
+        return ClickNotFound(conversion.click_id)
     return await store_report(new_report(conversion, source=source, metadata=metadata, fire=fire))
 
 

@@ -3,6 +3,10 @@
 Every list is newest first on `(timestamp, id)`; see models/paging.py for cursors.
 Each feature declares its reads once (`TableReads(Conversion, ConversionRecord,
 Conversion.occurred_at)`) and passes its filter as Piccolo conditions.
+
+Every read takes the caller's `Access` (models/partners/access.py) and keeps to it:
+this is where a partner key's view is applied, for root lists, loaders and the
+checks of mutations alike.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from piccolo.query.functions.aggregate import Count
 from piccolo.table import Table
 
 from models.paging import Cursor, Page
+from models.partners.access import Access
 from models.store.rows import RowMapping
 
 
@@ -64,36 +69,45 @@ class TableReads(Generic[RecordT]):
             query = query.where(self._after(after))
         return query.order_by(self.timestamp, self.id, ascending=False).limit(first + 1)
 
+    def _within(self, access: Access, conditions: Sequence[Condition]) -> list[Condition]:
+        return [*conditions, *access.conditions(self.table)]
+
     async def page(
-        self, conditions: Sequence[Condition], first: int, after: Cursor | None = None
+        self,
+        access: Access,
+        conditions: Sequence[Condition],
+        first: int,
+        after: Cursor | None = None,
     ) -> Page[RecordT]:
-        rows = await self.page_query(conditions, first, after)
+        rows = await self.page_query(self._within(access, conditions), first, after)
         return Page.of([self.mapping.record(row) for row in rows], first)
 
-    async def count(self, conditions: Sequence[Condition] = ()) -> int:
-        return await self._where(self.table.count(), conditions)
+    async def count(self, access: Access, conditions: Sequence[Condition] = ()) -> int:
+        return await self._where(self.table.count(), self._within(access, conditions))
 
-    async def by_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RecordT]:
+    async def by_ids(self, access: Access, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RecordT]:
+        """The records of `ids` that `access` sees; the others are simply missing."""
         if not ids:
             return {}
-        rows = await self.table.select().where(self.id.is_in(list(ids)))
+        query = self.table.select().where(self.id.is_in(list(ids)))
+        rows = await self._where(query, access.conditions(self.table))
         return {record.id: record for record in map(self.mapping.record, rows)}
 
-    async def count_by(self, group: Column, group_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    async def count_by(
+        self, access: Access, group: Column, group_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
         """How many rows each of `group_ids` has in the column `group`."""
         counts = dict.fromkeys(group_ids, 0)
         if not group_ids:
             return counts
-        rows = (
-            await self.table.select(group, Count(alias="total"))
-            .where(group.is_in(list(group_ids)))
-            .group_by(group)
-        )
+        query = self.table.select(group, Count(alias="total")).where(group.is_in(list(group_ids)))
+        rows = await self._where(query, access.conditions(self.table)).group_by(group)
         counts.update({row[group._meta.name]: row["total"] for row in rows})
         return counts
 
     async def pages_by(
         self,
+        access: Access,
         group: Column,
         group_ids: Sequence[uuid.UUID],
         first: int,
@@ -103,7 +117,9 @@ class TableReads(Generic[RecordT]):
         statements whatever their number.
 
         A window function numbers each group's rows newest first, so every group gets at
-        most `first + 1` rows however many it has.
+        most `first + 1` rows however many it has. `access` filters the rows themselves:
+        a group's rows are seen together or not at all (a click's conversions are its
+        partner's), so a ranked page loses no row `access` would have shown.
         """
         pages: dict[uuid.UUID, Page[RecordT]] = {
             group_id: Page(rows=[], has_next_page=False) for group_id in group_ids
@@ -129,7 +145,10 @@ class TableReads(Generic[RecordT]):
         # SQLite hands the id back as text through the subquery, PostgreSQL as a UUID.
         ids = [uuid.UUID(str(row["id"])) for row in ranked]
         by_group: dict[uuid.UUID, list[RecordT]] = defaultdict(list)
-        for row in await self.table.select().where(self.id.is_in(ids)) if ids else []:
+        query = self._where(
+            self.table.select().where(self.id.is_in(ids)), access.conditions(self.table)
+        )
+        for row in await query if ids else []:
             by_group[row[group_name]].append(self.mapping.record(row))
         for group_id, records in by_group.items():
             records.sort(key=lambda record: record.cursor, reverse=True)

@@ -104,12 +104,24 @@ class OfferFireSecret(Table):
     rotated_at = Timestamptz()
 
 
+class Partner(Table):
+    """An affiliate that publishes tracking links; its API keys see only its own data."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    # As long as the partner references it replaced, so that every one became a name.
+    name = Varchar(length=MAX_ID_LENGTH)
+    created_at = Timestamptz()
+
+
 class TrackingLink(Table):
     """A partner's link to an offer; every visit through it becomes a click."""
 
     id = UUID(primary_key=True, default=UUID4())
     offer = ForeignKey(references=Offer, null=False, on_delete=OnDelete.restrict)
-    partner_reference = Varchar(length=MAX_ID_LENGTH)
+    # NOT NULL in the database: the partners migration adds it as PostgreSQL's constraint
+    # and as SQLite's triggers (SQLite cannot alter a column). Piccolo's record of it stays
+    # nullable, as the column was added, so auto migrations see no change to make.
+    partner = ForeignKey(references=Partner, null=True, default=None, on_delete=OnDelete.restrict)
     creative = Varchar(length=MAX_ID_LENGTH, null=True, default=None)
     created_at = Timestamptz()
 
@@ -177,6 +189,16 @@ class ApiKey(Table):
     key_hash = Varchar(length=64, unique=True)
     created_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
+    # A partner's key sees only that partner's data (models/access.py); None sees everything.
+    partner = ForeignKey(references=Partner, null=True, default=None, on_delete=OnDelete.restrict)
 
 
-TABLES: tuple[type[Table], ...] = (Offer, OfferFireSecret, TrackingLink, Click, Conversion, ApiKey)
+TABLES: tuple[type[Table], ...] = (
+    Offer,
+    OfferFireSecret,
+    Partner,
+    TrackingLink,
+    Click,
+    Conversion,
+    ApiKey,
+)

@@ -1,14 +1,16 @@
 """Tracking links: a partner's link to an offer; every visit through one is a click."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from models.errors import FieldError, InvalidInputError, text_errors
-from models.paging import Cursor
+from models.paging import Cursor, Page
+from models.partners.access import Access
 from models.store.reads import TableReads
-from models.store.tables import MAX_ID_LENGTH, Offer, TrackingLink
+from models.store.tables import MAX_ID_LENGTH, Offer, Partner, TrackingLink
 from models.tracking import landing_urls
 
 
@@ -18,7 +20,7 @@ class TrackingLinkRecord:
 
     id: uuid.UUID
     offer_id: uuid.UUID
-    partner_reference: str
+    partner_id: uuid.UUID
     creative: str | None
     created_at: datetime
 
@@ -31,21 +33,21 @@ READS = TableReads(TrackingLink, TrackingLinkRecord, TrackingLink.created_at)
 
 
 async def create_tracking_link(
-    offer_id: uuid.UUID, partner_reference: str, creative: str | None = None
+    offer_id: uuid.UUID, partner_id: uuid.UUID, creative: str | None = None
 ) -> TrackingLinkRecord:
-    """Store a tracking link to an existing offer; raise InvalidInputError."""
-    partner_reference, creative = partner_reference.strip(), (creative or "").strip() or None
-    errors = text_errors(
-        "partner_reference", partner_reference, max_length=MAX_ID_LENGTH, required=True
-    )
-    errors += text_errors("creative", creative, max_length=MAX_ID_LENGTH)
+    """Store a partner's tracking link to an existing offer; raise InvalidInputError
+    naming every bad field."""
+    creative = (creative or "").strip() or None
+    errors = text_errors("creative", creative, max_length=MAX_ID_LENGTH)
     if not await Offer.exists().where(Offer.id == offer_id):
         errors.append(FieldError("offer_id", "not_found", "no offer has this {offer_id}"))
+    if not await Partner.exists().where(Partner.id == partner_id):
+        errors.append(FieldError("partner_id", "not_found", "no partner has this {partner_id}"))
     if errors:
         raise InvalidInputError(errors)
     link = TrackingLink(
         offer=offer_id,
-        partner_reference=partner_reference,
+        partner=partner_id,
         creative=creative,
         created_at=datetime.now(UTC),
     )
@@ -54,6 +56,20 @@ async def create_tracking_link(
     return READS.mapping.record(link.to_dict())
 
 
-def conditions(offer_id: uuid.UUID | None) -> list[Any]:
-    """Every link, or one offer's."""
-    return [] if offer_id is None else [TrackingLink.offer == offer_id]
+def conditions(offer_id: uuid.UUID | None = None, partner_id: uuid.UUID | None = None) -> list[Any]:
+    """Every link, or one offer's, or one partner's, or both."""
+    given = ((TrackingLink.offer, offer_id), (TrackingLink.partner, partner_id))
+    return [column == value for column, value in given if value is not None]
+
+
+async def count_of_partners(
+    access: Access, partner_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    return await READS.count_by(access, TrackingLink.partner, partner_ids)
+
+
+async def pages_of_partners(
+    access: Access, partner_ids: Sequence[uuid.UUID], first: int, after: Cursor | None = None
+) -> dict[uuid.UUID, Page[TrackingLinkRecord]]:
+    """The same page of each partner's links, in two statements for all of them."""
+    return await READS.pages_by(access, TrackingLink.partner, partner_ids, first, after)

@@ -12,6 +12,7 @@ from piccolo.columns import Column
 
 from models.errors import FieldError, InvalidInputError, text_errors
 from models.paging import Cursor
+from models.partners.access import EVERYTHING
 from models.store.reads import TableReads
 from models.store.tables import (
     MAX_NAME_LENGTH,
@@ -173,7 +174,7 @@ async def update_offer(offer_id: uuid.UUID, changes: OfferChanges) -> OfferRecor
     if errors:
         raise InvalidInputError(errors)
     if not values:
-        return (await READS.by_ids([offer_id])).get(offer_id)
+        return (await READS.by_ids(EVERYTHING, [offer_id])).get(offer_id)
     rows = await Offer.update(values).where(Offer.id == offer_id).returning(*Offer.all_columns())
     landing_urls.forget_all()
     return READS.mapping.record(rows[0]) if rows else None
