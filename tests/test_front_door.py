@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from models.store.tables import Click, Conversion, FirePolicy, Offer
-from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer, rotate_fire_secret
-from tests.support import new_click
+from tests.support import new_click, new_link
 
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -58,7 +57,7 @@ async def test_pixel_fires_answer_alike(client: httpx.AsyncClient, query: str) -
 async def test_pixel_refusals_answer_alike(client: httpx.AsyncClient) -> None:
     offer = await create_offer("Signed", "https://operator.example/", FirePolicy.SIGNED)
     await rotate_fire_secret(offer.id)
-    signed_click = await new_click(tracking_link_id=(await create_tracking_link(offer.id, "p")).id)
+    signed_click = await new_click(tracking_link_id=(await new_link(offer.id)).id)
     await both_ways(client, f"/convert/{signed_click}", "type=install")
     await both_ways(client, f"/convert/{signed_click}", "type=install&sig=00")
     await both_ways(client, f"/convert/{UNKNOWN}", "type=install")
@@ -76,7 +75,7 @@ async def test_both_ways_store_alike(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize("query", ["", "s1=a&type=ppc", "type=nope", "s1=a&s1=b", "s2=%ff"])
 async def test_visits_answer_alike(client: httpx.AsyncClient, query: str) -> None:
     offer = await create_offer("Welcome", "https://operator.example/welcome?x=1")
-    link = await create_tracking_link(offer.id, "p")
+    link = await new_link(offer.id)
     await both_ways(client, f"/track/{link.id}", query)
     await both_ways(client, f"/track/{UNKNOWN}", query)
     await both_ways(client, "/track/not-a-uuid", query)
@@ -84,7 +83,7 @@ async def test_visits_answer_alike(client: httpx.AsyncClient, query: str) -> Non
 
 async def test_a_visit_through_the_door_stores_its_click(client: httpx.AsyncClient) -> None:
     offer = await create_offer("Welcome", "https://operator.example/welcome")
-    link = await create_tracking_link(offer.id, "p")
+    link = await new_link(offer.id)
     visit = await client.get(f"/track/{link.id}?s1=a")
     assert visit.status_code == 302
     click_id = uuid.UUID(visit.headers["location"].rpartition("=")[2])
@@ -97,7 +96,7 @@ async def test_an_unexpected_error_is_a_logged_500_both_ways(
     # Only an offer stored by an earlier release can hold a URL no redirect can carry.
     offer = Offer(name="Old offer", landing_url="https://💰.example/")
     await offer.save()
-    link = await create_tracking_link(offer.id, "p")
+    link = await new_link(offer.id)
     with caplog.at_level(logging.ERROR):
         await both_ways(client, f"/track/{link.id}", "")
     logged = [record for record in caplog.records if "unhandled error on GET" in record.message]
