@@ -3,8 +3,8 @@
 One module for the tracking link and the pixel, so clicks and browser-fired
 conversions are enriched alike. Everything is offline: ua-parser's bundled rules
 and the GeoLite2 country data that ships inside the geoip2fast package. Both sit on
-the hot path, so user-agent parses are cached and the country data is loaded once
-per process (`load_country_data`, called at start-up).
+the hot path, so user-agent parses and address look-ups are cached and the country
+data is loaded once per process (`load_country_data`, called at start-up).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from pixel.client_ip import Caller, TrustedProxies
 DEFAULT_COUNTRY_DATA_FILE = str(files("geoip2fast").joinpath("geoip2fast-ipv6.dat.gz"))
 # Distinct user agents are few next to requests; this bounds the cache's memory.
 USER_AGENT_CACHE_SIZE = 4096
+# Addresses repeat too (an operator's servers, a busy network's NAT): about 3 MB.
+ADDRESS_CACHE_SIZE = 16384
 
 
 @dataclass(frozen=True)
@@ -105,16 +107,22 @@ def _address(value: str | None) -> IPAddress | None:
         return None
 
 
+@lru_cache(maxsize=ADDRESS_CACHE_SIZE)
+def address_facts(client_ip: str | None) -> tuple[str | None, str | None]:
+    """A client address in its canonical spelling, as stored, and its country."""
+    address = _address(client_ip)
+    return (str(address) if address else None), _country_of_address(address)
+
+
 def request_metadata(caller: Caller, trusted_proxies: TrustedProxies) -> RequestMetadata:
-    address = _address(caller.client_ip(trusted_proxies))
+    ip, country = address_facts(caller.client_ip(trusted_proxies))
     user_agent = _header_text(caller.user_agent)
     families = user_agent_families(user_agent or "")
     return RequestMetadata(
-        # Stored in its canonical spelling.
-        ip=str(address) if address else None,
+        ip=ip,
         user_agent=user_agent,
         referrer=_header_text(caller.referrer),
-        country=_country_of_address(address),
+        country=country,
         browser_family=families.browser,
         os_family=families.os,
         device_family=families.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 import sys
@@ -9,10 +10,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.app import create_app
 from api.settings import Settings
-from pixel.enrichment import UserAgentFamilies, country_of, user_agent_families
+from models.clicks.service import NewClick, click_errors
+from pixel.client_ip import Caller, TrustedProxies
+from pixel.enrichment import (
+    UserAgentFamilies,
+    country_of,
+    request_metadata,
+    user_agent_families,
+)
 from tests.support import new_click, stored_conversions
 
 ANDROID_CHROME = (
@@ -136,3 +146,21 @@ def test_a_missing_country_database_stops_the_app_at_start_up(tmp_path: Path) ->
     )
     assert served.returncode != 0
     assert str(missing) in served.stdout + served.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    peer=st.one_of(st.none(), st.ip_addresses().map(str), st.text(max_size=60)),
+    forwarded_for=st.one_of(st.none(), st.text(max_size=200)),
+    user_agent=st.one_of(st.none(), st.binary(max_size=3000).map(lambda b: b.decode("latin-1"))),
+    referrer=st.one_of(st.none(), st.binary(max_size=3000).map(lambda b: b.decode("latin-1"))),
+)
+def test_what_a_request_tells_is_clean_by_construction(
+    peer: str | None, forwarded_for: str | None, user_agent: str | None, referrer: str | None
+) -> None:
+    # A visit's click stores this without checking it again (models/tracking/visits.py).
+    caller = Caller(peer, forwarded_for, user_agent, referrer)
+    proxies = TrustedProxies((ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")))
+    for trusted in (TrustedProxies(), proxies):
+        metadata = request_metadata(caller, trusted)
+        assert click_errors(NewClick(**metadata.columns())) == []

@@ -205,6 +205,12 @@ async def write_batch(
         return await engine.run_in_write_transaction(
             partial(write_sqlite, batch=batch, resolve=resolve)
         )
+    if not batch.click_ids:
+        # New clicks alone (the tracking link's batches): one statement, which commits
+        # on its own, without BEGIN and COMMIT round trips.
+        async with engine.autocommit_connection() as connection:
+            await connection.execute(_INSERT_CLICKS, *_columns(batch.new_clicks))
+        return Resolution([], [], {})
     try:
         return await _postgres_transaction(engine, batch, resolve, look_up_repeats=look_up_repeats)
     except RepeatFoundError:
@@ -241,8 +247,6 @@ async def write_postgres(
     """
     if batch.new_clicks:
         await connection.execute(_INSERT_CLICKS, *_columns(batch.new_clicks))
-    if not batch.click_ids:
-        return Resolution([], [], {})  # new clicks alone: nothing to look up or decide
     click_ids, deposit_keys = batch.click_ids, batch.deposit_keys
     clicks = {
         row["id"]: ClickState.of(row) for row in await connection.fetch(_LOCK_CLICKS, click_ids)

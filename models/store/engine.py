@@ -12,9 +12,9 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -265,6 +265,28 @@ class PostgresStore(PostgresEngine):
 
     def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
         return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
+
+    @asynccontextmanager
+    async def autocommit_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection outside any transaction, where each statement commits on its
+        own: for writes of one statement, which then need no BEGIN and COMMIT round
+        trips. Pooled when the pool is open; on any failure, a cancelled deadline
+        included, it is dropped rather than reused, as in ReleasingPostgresTransaction."""
+        if self.pool is None:
+            connection = await asyncpg.connect(**self.config)
+            try:
+                yield connection
+            finally:
+                await connection.close()
+            return
+        connection = await self.pool.acquire()
+        try:
+            yield connection
+        except BaseException:
+            connection.terminate()
+            raise
+        finally:
+            await self.pool.release(connection)
 
 
 Store = SQLiteStore | PostgresStore

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from models.clicks.records import SUB_ID_NAMES, SubIds
-from models.clicks.service import NewClick, click_errors, click_record
+from models.clicks.service import (
+    NewClick,
+    click_record,
+    marketing_type_errors,
+    sub_id_errors,
+)
 from models.errors import FieldError, StoreUnavailable
 from models.metadata import RequestMetadata
 from models.store.engine import is_store_unavailable
@@ -135,10 +140,11 @@ async def follow_tracking_link(
         **vars(raw.sub_ids),
         **metadata.columns(),
     )
+    # Only what the visitor sent is checked: the metadata is the face's own reading of
+    # the request (models/metadata.py), clean by construction.
     unreadable = {error.field for error in raw.unreadable}
-    errors = raw.unreadable + [
-        error for error in click_errors(new_click) if error.field not in unreadable
-    ]
+    visit_errors = marketing_type_errors(raw.type) + sub_id_errors(raw.sub_ids)
+    errors = raw.unreadable + [error for error in visit_errors if error.field not in unreadable]
     if errors:
         return InvalidVisit(errors)
     # The redirect comes first: a landing URL that cannot make one fails the visit
