@@ -101,31 +101,14 @@ def run_conversions(database_url: str, *arguments: str) -> str:
 def create_clicks(database_url: str, clicks_file: Path, *, signed: bool) -> tuple[str | None, str]:
     """Write the clicks' ids to `clicks_file`; return the offer's secret when `signed`
     (the clicks then come through a link to an offer that takes only signed deposits)
-    and the id of a tracking link to visit."""
-    script = (
-        "import asyncio\n"
-        "from datetime import UTC, datetime, timedelta\n"
-        "from models.clicks.service import NewClick, create_click\n"
-        "from models.store.tables import FirePolicy\n"
-        "from models.partners.partners import create_partner\n"
-        "from models.tracking.links import create_tracking_link\n"
-        "from models.tracking.offers import create_offer, rotate_fire_secret\n"
-        "async def main():\n"
-        "    offer = await create_offer('bench', 'https://operator.example/welcome',"
-        f" FirePolicy.{'SIGNED_DEPOSITS' if signed else 'OPEN'})\n"
-        "    print('secret', await rotate_fire_secret(offer.id))\n"
-        "    partner = await create_partner('bench')\n"
-        "    link = (await create_tracking_link(offer.id, partner.id)).id\n"
-        "    print('link', link)\n"
-        f"    link_id = link if {signed} else None\n"
-        "    created = datetime.now(UTC) - timedelta(hours=1)\n"
-        f"    for _ in range({CLICKS}):\n"
-        "        click = NewClick(created_at=created, tracking_link_id=link_id)\n"
-        "        print(await create_click(click))\n"
-        "asyncio.run(main())\n"
-    )
+    and the id of a tracking link to visit (bench/seed_clicks.py)."""
     output = subprocess.run(
-        [sys.executable, "-c", script],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "seed_clicks.py"),
+            str(CLICKS),
+            *(["--signed"] if signed else []),
+        ],
         env=os.environ | {"DATABASE_URL": database_url},
         cwd=ROOT,
         check=True,

@@ -1,0 +1,49 @@
+"""Seed a benchmark's database: an offer, a partner's tracking link to it, and clicks.
+
+Run in a process of its own with DATABASE_URL set (Piccolo binds the tables to
+that engine when they are first imported); `pixel_bench.create_clicks` does.
+Prints `secret <offer's fire secret>`, `link <tracking link id>`, then one click id
+per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from models.clicks.service import NewClick, create_click
+from models.partners.partners import create_partner
+from models.store.tables import FirePolicy
+from models.tracking.links import create_tracking_link
+from models.tracking.offers import create_offer, rotate_fire_secret
+
+
+async def seed(clicks: int, *, signed: bool) -> None:
+    """`signed`: the clicks come through the link, to an offer that takes only signed
+    deposits; otherwise they have no link, as clicks created through GraphQL."""
+    policy = FirePolicy.SIGNED_DEPOSITS if signed else FirePolicy.OPEN
+    offer = await create_offer("bench", "https://operator.example/welcome", policy)
+    print("secret", await rotate_fire_secret(offer.id))
+    partner = await create_partner("bench")
+    link = (await create_tracking_link(offer.id, partner.id)).id
+    print("link", link)
+    created = datetime.now(UTC) - timedelta(hours=1)
+    for _ in range(clicks):
+        click = NewClick(created_at=created, tracking_link_id=link if signed else None)
+        print(await create_click(click))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("clicks", type=int)
+    parser.add_argument("--signed", action="store_true")
+    arguments = parser.parse_args()
+    asyncio.run(seed(arguments.clicks, signed=arguments.signed))
+
+
+if __name__ == "__main__":
+    main()
