@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import Info
-from strawberry.permission import BasePermission
 
 from models.errors import FieldError
-from models.keys import Scope
 from models.postbacks import outbox, rules
 from models.postbacks.outbox import PostbackDeliveryRecord
 from models.postbacks.rules import PostbackRuleRecord
@@ -21,8 +19,8 @@ from models.postbacks.sending import Sent, new_client
 from models.store.tables import DeliveryStatus, PostbackEvent
 from schema.context import GraphQLContext
 from schema.conversions import ValidationErrors
-from schema.errors import FORBIDDEN, FieldErrorType, bad_user_input
-from schema.permissions import CanRead
+from schema.errors import FieldErrorType, bad_user_input
+from schema.permissions import CanManagePostbacks, CanRead
 from schema.relay import After, Connection, First, node, node_of
 
 if TYPE_CHECKING:
@@ -36,20 +34,6 @@ strawberry.enum(
     "(FIRST_DEPOSIT), or a change of its status.",
 )
 strawberry.enum(DeliveryStatus, description="PENDING until DELIVERED (2xx) or FAILED.")
-
-
-class CanManagePostbacks(BasePermission):
-    """An admin key, or a partner's own write key (its access keeps it to its rules)."""
-
-    message = "changing postback rules needs an admin key or the partner's own write key"
-    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        scope: Scope | None = info.context.api_key_scope
-        if scope is None:
-            return False
-        bound = info.context.access.partner_id is not None
-        return scope.grants(Scope.ADMIN) or (bound and scope.grants(Scope.WRITE))
 
 
 @node_of(PostbackRuleRecord)

@@ -198,6 +198,8 @@ class Dispatcher:
             disabled_reason=DISABLED_REASON,
         )
         if not stored:
+            # Its lease ran out mid-send (another dispatcher may have it now), or its rule
+            # was deleted, taking the delivery with it.
             logger.warning(
-                "postback delivery %s: claim ran out before its result", values.delivery_id
+                "postback delivery %s: no longer claimed; result not stored", values.delivery_id
             )

@@ -95,8 +95,8 @@ def _placeholders(count: int) -> str:
 # --- The seam for status changes (issue 14) -------------------------------------------
 
 
-def _status_matched(event: PostbackEvent, count: int, *, postgres: bool) -> str:
-    ids = "= ANY($1::uuid[])" if postgres else f"IN ({_placeholders(count)})"
+def _status_matched(event: PostbackEvent, ids: str) -> str:
+    """The rules wanting a status `event` of the conversions `converted.id {ids}` names."""
     return matched_deliveries(
         "conversion", _status_event(event), where=f" WHERE converted.id {ids}"
     )
@@ -107,7 +107,7 @@ async def enqueue_postgres(
 ) -> None:
     """Queue `event` for the conversions' matching rules, in the transaction open on
     `connection`: it commits or rolls back with whatever the caller wrote there."""
-    statement = postgres_enqueue(_status_matched(event, 0, postgres=True), now="now()")
+    statement = postgres_enqueue(_status_matched(event, "= ANY($1::uuid[])"), now="now()")
     await connection.execute(statement, list(conversion_ids))
 
 
@@ -121,7 +121,7 @@ def enqueue_sqlite(
     store's writer: SQLiteStore.run_in_write_transaction)."""
     if not conversion_ids:
         return
-    statement = _status_matched(event, len(conversion_ids), postgres=False)
+    statement = _status_matched(event, f"IN ({_placeholders(len(conversion_ids))})")
     sqlite_enqueue(connection, connection.execute(statement, list(conversion_ids)).fetchall(), now)
 
 
