@@ -30,7 +30,7 @@ from models.postbacks.outbox import (
 from models.postbacks.sending import SendPolicy
 from models.store import outbox_sql
 from models.store.engine import SQLiteStore, current_engine
-from models.store.tables import DeliveryStatus, PostbackDelivery, PostbackEvent, PostbackRule
+from models.store.tables import DeliveryStatus, PostbackDelivery, PostbackEvent
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import GraphQL, graphql_as
@@ -374,23 +374,41 @@ async def test_a_delivery_interrupted_by_a_stop_is_sent_after_restart(
     client: httpx.AsyncClient, admin: GraphQL, partner_receiver: Receiver
 ) -> None:
     shop = await new_shop()
-    await create_rule(admin, shop, ["INSTALL"], partner_receiver.url("/slow"))
+    rule = await create_rule(admin, shop, ["INSTALL"], partner_receiver.url("/slow"))
     await fire(client, await click_of(shop), "type=install")
-    short_lease = replace(POLICY, lease_seconds=0.3, poll_seconds=0.05)
-    first = Dispatcher(short_lease)
+    first = Dispatcher(replace(POLICY, poll_seconds=0.05))
     await first.start()
     await asyncio.wait_for(partner_receiver.arrived.wait(), timeout=5)
-    await first.stop()  # mid-send: nothing is stored, the claim runs out
+    await first.stop()  # mid-send: nothing is stored, and the claim is released
     [row] = await deliveries()
-    assert (row["status"], row["attempts"]) == ("pending", 0)
-    await PostbackRule.update({PostbackRule.url_template: partner_receiver.url("/ok")}).where(
-        PostbackRule.id.is_not_null()
+    assert (row["status"], row["attempts"], row["claim"]) == ("pending", 0, None)
+    await admin.data(
+        UPDATE_RULE, {"id": rule["id"], "input": {"urlTemplate": partner_receiver.url("/ok")}}
     )
-    await asyncio.sleep(0.35)
-    assert await Dispatcher(short_lease).run_once() == 1
+    assert await Dispatcher(POLICY).run_once() == 1
     [row] = await deliveries()
     assert row["status"] == "delivered"
-    assert partner_receiver.received[-1].path == "/ok"
+    assert [request.path for request in partner_receiver.received] == ["/slow", "/ok"]
+
+
+async def test_a_crashed_dispatchers_claim_runs_out_and_its_delivery_is_sent(
+    client: httpx.AsyncClient, admin: GraphQL, partner_receiver: Receiver
+) -> None:
+    shop = await new_shop()
+    await create_rule(admin, shop, ["INSTALL"], partner_receiver.url("/ok"))
+    await fire(client, await click_of(shop), "type=install")
+    now = datetime.now(UTC)
+    # A worker claims, then dies without a word: nothing releases its claim.
+    crashed = await outbox_sql.claim_due(
+        now=now, claimed_until=now + timedelta(seconds=0.3), limit=10, claim=uuid.uuid4()
+    )
+    assert len(crashed) == 1
+    assert await Dispatcher(POLICY).run_once() == 0
+    await asyncio.sleep(0.35)
+    assert await Dispatcher(POLICY).run_once() == 1
+    [row] = await deliveries()
+    assert row["status"] == "delivered"
+    assert len(partner_receiver.received) == 1
 
 
 async def test_two_dispatchers_never_send_one_delivery_twice(
@@ -466,6 +484,37 @@ async def test_two_served_workers_send_each_delivery_once(
     sent = partner_receiver.delivery_ids()
     assert len(sent) == len(set(sent)) == 30
     assert await PostbackDelivery.count().where(PostbackDelivery.status == "delivered") == 30
+
+
+async def test_a_served_worker_restarted_mid_send_sends_the_delivery(
+    client: httpx.AsyncClient, admin: GraphQL, partner_receiver: Receiver, tmp_path: Path
+) -> None:
+    """SIGTERM while a delivery is in flight, as a deploy does; the next process sends it."""
+    shop = await new_shop()
+    rule = await create_rule(admin, shop, ["INSTALL"], partner_receiver.url("/slow"))
+    await fire(client, await click_of(shop), "type=install")
+    environment = {
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "POSTBACK_ALLOW_PRIVATE_NETWORKS": "true",
+        "POSTBACK_POLL_SECONDS": "0.05",
+    }
+    with served_app(environment, tmp_path / "before.log"):
+        await asyncio.wait_for(partner_receiver.arrived.wait(), timeout=10)
+    [row] = await deliveries()
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+    await admin.data(
+        UPDATE_RULE, {"id": rule["id"], "input": {"urlTemplate": partner_receiver.url("/ok")}}
+    )
+    partner_receiver.arrived.clear()
+    with served_app(environment, tmp_path / "after.log"):
+        await asyncio.wait_for(partner_receiver.arrived.wait(), timeout=10)
+        for _ in range(100):
+            [row] = await deliveries()
+            if row["status"] == "delivered":
+                break
+            await asyncio.sleep(0.05)
+    assert row["status"] == "delivered"
+    assert [request.path for request in partner_receiver.received] == ["/slow", "/ok"]
 
 
 # --- rules over GraphQL ------------------------------------------------------------------

@@ -123,19 +123,28 @@ class Dispatcher:
         self.policy = policy
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
+        # Claims whose round has not finished: released if the dispatcher stops.
+        self._open_claims: set[uuid.UUID] = set()
 
     async def start(self) -> None:
         self._client = new_client(self.policy.send)
         self._task = asyncio.create_task(self._run(), name="postback-dispatcher")
 
     async def stop(self) -> None:
-        """Stop between or during sends: an interrupted delivery's claim runs out and it
-        is sent again, by this worker after a restart or by another."""
+        """Stop between or during sends. The deliveries of an interrupted round are
+        released, due again at once to any dispatcher (this worker's after a restart,
+        or another's); if even that fails, as in a crash, their claims run out."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for claim in list(self._open_claims):
+            try:
+                await outbox_sql.release_claim(claim)
+            except Exception:
+                logger.exception("postback dispatcher: claim %s left to run out", claim)
+            self._open_claims.discard(claim)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -169,7 +178,10 @@ class Dispatcher:
         client = self._client
         if client is None:
             client = self._client = new_client(self.policy.send)
+        self._open_claims.add(claim)
         await asyncio.gather(*(self._deliver(client, row, claim) for row in rows))
+        # Not reached when cancelled: stop() releases the claim instead.
+        self._open_claims.discard(claim)
         return len(rows)
 
     async def _deliver(

@@ -178,6 +178,10 @@ _DISABLE_FAILING_RULE = (
 )
 
 
+# Hand back what a stopping dispatcher claimed and did not finish.
+_RELEASE = "UPDATE postback_delivery SET claimed_until = NULL, claim = NULL WHERE claim = ?"
+
+
 @dataclass(frozen=True)
 class Attempt:
     """How one attempt at a delivery ended, as the dispatcher stores it."""
@@ -268,6 +272,19 @@ async def record_attempt(attempt: Attempt, *, failure_limit: int, disabled_reaso
         if failed:
             await connection.execute(_numbered(_DISABLE_FAILING_RULE), *disable)
     return True
+
+
+async def release_claim(claim: uuid.UUID) -> None:
+    """Make a claim's unfinished deliveries due to any dispatcher at once, rather than
+    when its lease runs out: what a dispatcher that stops cleanly does."""
+    engine = current_engine()
+    if isinstance(engine, SQLiteStore):
+        await engine.run_in_write_transaction(
+            lambda connection: connection.execute(_RELEASE, (claim,))
+        )
+        return
+    async with engine.transaction() as transaction:
+        await transaction.connection.execute(_numbered(_RELEASE), claim)
 
 
 # A due delivery exists: the claim's condition, as Piccolo's raw placeholders.
