@@ -178,9 +178,14 @@ class Dispatcher:
         client = self._client
         if client is None:
             client = self._client = new_client(self.policy.send)
+        # Kept while the round runs, and when it is cancelled: stop() releases it then.
         self._open_claims.add(claim)
-        await asyncio.gather(*(self._deliver(client, row, claim) for row in rows))
-        # Not reached when cancelled: stop() releases the claim instead.
+        try:
+            await asyncio.gather(*(self._deliver(client, row, claim) for row in rows))
+        except Exception:
+            # A round that failed (the store went away) leaves its claims to run out.
+            self._open_claims.discard(claim)
+            raise
         self._open_claims.discard(claim)
         return len(rows)
 
