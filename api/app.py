@@ -165,6 +165,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 # Its DEBUG lines carry every statement's parameters: fire secrets and key
                 # hashes among them. Secrets never reach a log, whatever LOG_LEVEL says.
                 "aiosqlite": {"level": "WARNING"},
+                # Its INFO line for every request names a postback's whole URL, and partners
+                # put their tokens in their templates.
+                "httpx": {"level": "WARNING"},
+                "httpcore": {"level": "WARNING"},
             },
         ),
         debug=settings.conversions_dev,

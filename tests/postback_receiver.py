@@ -4,6 +4,7 @@ records every request and answers as its path says."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Received:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    # When it arrived, as time.time().
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
