@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # e.g. make bench BENCH_ARGS="--server granian --engine postgres"
 BENCH_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint typecheck format bench bench-reads bench-memory bench-header soak clean
+.PHONY: install run test test-sqlite test-postgres lint typecheck format bench bench-reads bench-memory bench-header soak soak-postbacks clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: install
 ## 10,000 conversions through a served app while its PostgreSQL crashes and restarts.
 soak: install
 	$(BIN)/python -m scripts.soak
+
+## 2,000 conversions with postback rules while the receiver is down a minute and the app restarts.
+soak-postbacks: install
+	$(BIN)/python -m scripts.soak_postbacks
 
 ## GraphQL read latency at 1,000,000 conversions on PostgreSQL, with the EXPLAINs.
 bench-reads: install

@@ -19,6 +19,7 @@ from api.health import healthz, readyz
 from api.openapi import openapi_config, swagger_ui_assets
 from api.settings import Settings
 from models.errors import INTERNAL_ERROR, FieldError, error_body
+from models.postbacks.dispatcher import Dispatcher
 from models.store.engine import close_store, current_engine, open_store
 from pixel.convert import create_pixel
 from pixel.enrichment import load_country_data
@@ -85,9 +86,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pool_min_size=settings.database_pool_min_size,
             pool_max_size=settings.database_pool_max_size,
         )
+        # Every worker sends postbacks; claims keep each delivery to one at a time.
+        dispatcher = Dispatcher(settings.dispatch_policy)
+        await dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
             await close_store(engine)
 
     graphql_controller = make_graphql_controller(
@@ -104,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             dev=settings.conversions_dev,
             retry_after_seconds=settings.retry_after_seconds,
+            postbacks=settings.dispatch_policy.send,
         ),
         graphql_ide="graphiql" if settings.conversions_dev else None,
         # Queries over GET are harmless (Strawberry refuses mutations over GET) and cacheable.
@@ -159,6 +165,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 # Its DEBUG lines carry every statement's parameters: fire secrets and key
                 # hashes among them. Secrets never reach a log, whatever LOG_LEVEL says.
                 "aiosqlite": {"level": "WARNING"},
+                # Its INFO line for every request names a postback's whole URL, and partners
+                # put their tokens in their templates.
+                "httpx": {"level": "WARNING"},
+                "httpcore": {"level": "WARNING"},
             },
         ),
         debug=settings.conversions_dev,

@@ -15,6 +15,8 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.conversions.signatures import MIN_FIRE_SECRET_LENGTH, FireTerms
+from models.postbacks.dispatcher import DispatchPolicy
+from models.postbacks.sending import SendPolicy
 from models.store.engine import Store, create_engine
 from models.store.tables import FirePolicy
 from models.tracking.visits import QUERY_PARAMETER_NAME
@@ -98,6 +100,17 @@ class Settings(BaseSettings):
     # An operation still running after this is cancelled and answered with an error.
     graphql_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # Partner postbacks (docs/postbacks.md): the first retry's delay, doubling up to an
+    # hour; attempts before a delivery fails; each request's deadline; whether partners'
+    # URLs may reach private, loopback, link-local or reserved addresses (never in
+    # production: tests and a receiver on the operator's own network only).
+    postback_retry_base_seconds: float = Field(default=30.0, gt=0)
+    postback_max_attempts: int = Field(default=10, gt=0)
+    postback_timeout_seconds: float = Field(default=10.0, gt=0)
+    postback_allow_private_networks: bool = False
+    # How often an idle dispatcher looks for due deliveries, in every worker.
+    postback_poll_seconds: float = Field(default=1.0, gt=0)
+
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
     # never in production. `conversions serve --dev` sets it.
     conversions_dev: bool = False
@@ -134,6 +147,20 @@ class Settings(BaseSettings):
     @property
     def proxies(self) -> TrustedProxies:
         return TrustedProxies(self.trusted_proxies)
+
+    @property
+    def dispatch_policy(self) -> DispatchPolicy:
+        return DispatchPolicy(
+            send=SendPolicy(
+                timeout_seconds=self.postback_timeout_seconds,
+                allow_private_networks=self.postback_allow_private_networks,
+            ),
+            retry_base_seconds=self.postback_retry_base_seconds,
+            max_attempts=self.postback_max_attempts,
+            poll_seconds=self.postback_poll_seconds,
+            # A claim outlives any send it covers.
+            lease_seconds=max(60.0, 6 * self.postback_timeout_seconds),
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -17,6 +17,7 @@ from strawberry.litestar import BaseContext
 
 from models.keys import ApiKeyRecord, Scope, find_active_key
 from models.partners.access import EVERYTHING, Access
+from models.postbacks.sending import SendPolicy
 from models.store.engine import is_store_unavailable
 from schema.errors import STORE_UNAVAILABLE, UNAUTHENTICATED, GraphQLHTTPError
 from schema.loaders import Loaders, create_loaders
@@ -58,6 +59,8 @@ class GraphQLContext(BaseContext, kw_only=True):
     dev: bool
     request_id: str
     loaders: Loaders
+    # What a rule's URL may name and how a test fire is sent (POSTBACK_* settings).
+    postbacks: SendPolicy
 
 
 def _bearer_secret(connection: ASGIConnection) -> str:
@@ -95,7 +98,11 @@ def _only_opens_graphiql(connection: ASGIConnection) -> bool:
 
 
 def make_context_getter(
-    limits: GraphQLLimits, *, dev: bool, retry_after_seconds: int
+    limits: GraphQLLimits,
+    *,
+    dev: bool,
+    retry_after_seconds: int,
+    postbacks: SendPolicy,
 ) -> Callable[[ASGIConnection], Awaitable[GraphQLContext]]:
     async def context_getter(request: ASGIConnection) -> GraphQLContext:
         # Litestar injects by parameter name: `request` serves HTTP and websockets alike.
@@ -112,6 +119,7 @@ def make_context_getter(
             dev=dev,
             request_id=uuid.uuid4().hex,
             loaders=create_loaders(access),
+            postbacks=postbacks,
         )
 
     return context_getter

@@ -22,6 +22,8 @@ from models.paging import Cursor, Page
 from models.partners import partners
 from models.partners.access import Access
 from models.partners.partners import PartnerRecord
+from models.postbacks import rules
+from models.postbacks.rules import PostbackRuleRecord
 from models.tracking import links, offers
 from models.tracking.links import TrackingLinkRecord
 from models.tracking.offers import OfferRecord
@@ -84,6 +86,19 @@ def _pages_of(pages_of: PagesOf[RecordT], access: Access) -> DataLoader[PageKey,
     return DataLoader(load_fn=load)
 
 
+def _lists_of(
+    lists_of: Callable[[Access, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, list[RecordT]]]],
+    access: Access,
+) -> DataLoader[uuid.UUID, list[RecordT]]:
+    """Each group's whole list of records within `access` (lists that stay short)."""
+
+    async def load(group_ids: list[uuid.UUID]) -> list[list[RecordT]]:
+        lists = await lists_of(access, group_ids)
+        return [lists[group_id] for group_id in group_ids]
+
+    return DataLoader(load_fn=load)
+
+
 @dataclass(frozen=True)
 class Loaders:
     click_by_id: DataLoader[uuid.UUID, ClickRecord | None]
@@ -95,6 +110,8 @@ class Loaders:
     partner_by_id: DataLoader[uuid.UUID, PartnerRecord | None]
     tracking_link_count_of_partner: DataLoader[uuid.UUID, int]
     tracking_link_page_of_partner: DataLoader[PageKey, Page[TrackingLinkRecord]]
+    postback_rule_by_id: DataLoader[uuid.UUID, PostbackRuleRecord | None]
+    postback_rules_of_partner: DataLoader[uuid.UUID, list[PostbackRuleRecord]]
 
 
 def create_loaders(access: Access) -> Loaders:
@@ -109,4 +126,6 @@ def create_loaders(access: Access) -> Loaders:
         partner_by_id=_by_id(partners.READS.by_ids, access),
         tracking_link_count_of_partner=_counts_of(links.count_of_partners, access),
         tracking_link_page_of_partner=_pages_of(links.pages_of_partners, access),
+        postback_rule_by_id=_by_id(rules.rules_by_ids, access),
+        postback_rules_of_partner=_lists_of(rules.rules_of_partners, access),
     )

@@ -28,6 +28,7 @@ from schema.relay import (
 )
 
 if TYPE_CHECKING:
+    from schema.postbacks import PostbackRule
     from schema.tracking import TrackingLink
 
 
@@ -49,6 +50,13 @@ class Partner(PartnerRecord):
         )
         page = await loaders.tracking_link_page_of_partner.load(key)
         return Connection.of(page, lambda: loaders.tracking_link_count_of_partner.load(self.id))
+
+    @strawberry.field(description="The partner's postback rules, newest first.")
+    async def postback_rules(
+        self, info: Info[GraphQLContext, None]
+    ) -> list[Annotated[PostbackRule, strawberry.lazy("schema.postbacks")]]:
+        records = await info.context.loaders.postback_rules_of_partner.load(self.id)
+        return [node(record) for record in records]
 
 
 @strawberry.input(description="A new partner.")

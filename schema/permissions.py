@@ -35,3 +35,18 @@ class CanWrite(_RequiresScope):
 class CanAdminister(_RequiresScope):
     required = Scope.ADMIN
     message = "this API key's scope does not allow changing configuration: an admin key is needed"
+
+
+class CanManagePostbacks(BasePermission):
+    """An admin key, or a partner's own write key: the request's access then keeps it to
+    its own partner's rules. An unbound write key records, but configures nothing."""
+
+    message = "changing postback rules needs an admin key or the partner's own write key"
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        scope = info.context.api_key_scope
+        if scope is None:
+            return False
+        bound = info.context.access.partner_id is not None
+        return scope.grants(Scope.ADMIN) or (bound and scope.grants(Scope.WRITE))

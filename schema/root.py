@@ -11,14 +11,24 @@ from schema.conversions import ConversionMutation, ConversionQuery
 from schema.hardening import ConversionSchema, QuietExecutor, RequestPolicy
 from schema.keys import KeyMutation
 from schema.partners import PartnerMutation, PartnerQuery
+from schema.postbacks import PostbackMutation, PostbackQuery
 from schema.scalars import SCALAR_MAP
 from schema.tracking import TrackingMutation, TrackingQuery
 
 schema = ConversionSchema(
-    query=merge_types("Query", (ClickQuery, ConversionQuery, TrackingQuery, PartnerQuery)),
+    query=merge_types(
+        "Query", (ClickQuery, ConversionQuery, TrackingQuery, PartnerQuery, PostbackQuery)
+    ),
     mutation=merge_types(
         "Mutation",
-        (ConversionMutation, ClickMutation, TrackingMutation, PartnerMutation, KeyMutation),
+        (
+            ConversionMutation,
+            ClickMutation,
+            TrackingMutation,
+            PartnerMutation,
+            KeyMutation,
+            PostbackMutation,
+        ),
     ),
     # RequestPolicy validates without suggestions, QuietExecutor checks variables without.
     config=StrawberryConfig(scalar_map=SCALAR_MAP),

@@ -14,7 +14,8 @@ info string (the label after the opening fence) and the line of its opening fenc
   written). Excerpts may leave things out.
 - Every ```graphql block is also executed, on the engine DATABASE_URL names, against
   a store seeded by `_seed` (an offer, a partner with a tracking link to it and a read
-  key of its own, a click through the link and a deposit on that click): through
+  key of its own, a postback rule of that partner, a click through the link and a
+  deposit on that click, with its delivery): through
   gql's client built from the printed SDL (no introspection: gql validates each
   document locally, then posts it to /graphql with an admin key). Each operation of
   a block runs, in document order; its variables come from `_seed`'s sample values,
@@ -74,7 +75,10 @@ from piccolo.engine.base import Engine
 
 from models.clicks.service import NewClick, create_click
 from models.keys import Scope, create_api_key
+from models.partners.access import EVERYTHING
 from models.partners.partners import create_partner
+from models.postbacks.rules import create_rule
+from models.store.tables import PostbackEvent
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import issue_key, seed_conversion
@@ -393,8 +397,9 @@ def test_an_excerpt_that_differs_from_the_printed_schema_fails(text: str) -> Non
 
 
 async def _seed() -> dict[str, Any]:
-    """An offer, a partner's link to it and the partner's key, a click through the link
-    with a deposit: sample variables."""
+    """An offer, a partner's link to it and the partner's key, a postback rule of the
+    partner, a click through the link with a deposit (and its delivery): sample
+    variables."""
     offer = await create_offer("Welcome bonus", "https://casino.example/welcome?lang=en")
     partner = await create_partner("partner-42")
     link = await create_tracking_link(offer.id, partner.id, "banner-300x250")
@@ -409,6 +414,15 @@ async def _seed() -> dict[str, Any]:
             player_id="p-77",
             created_at=datetime.now(UTC) - timedelta(hours=1),
         )
+    )
+    # Before the deposit, so that the deposit has its delivery in the outbox.
+    await create_rule(
+        EVERYTHING,
+        partner_id=partner.id,
+        offer_id=None,
+        events=[PostbackEvent.FIRST_DEPOSIT, PostbackEvent.DEPOSIT],
+        url_template="https://track.partner-42.example/pb?cid={click_id}&event={event}",
+        allow_private_networks=False,
     )
     conversion_id = await seed_conversion(
         click_id,

@@ -25,8 +25,20 @@ from graphql import GraphQLObjectType, build_schema
 
 from models.clicks.service import NewClick, create_click
 from models.keys import Scope
+from models.partners.access import EVERYTHING
 from models.partners.partners import create_partner
-from models.store.tables import ApiKey, Click, Conversion, Offer, Partner, TrackingLink
+from models.postbacks.rules import RuleSaved, create_rule
+from models.store.tables import (
+    ApiKey,
+    Click,
+    Conversion,
+    Offer,
+    Partner,
+    PostbackDelivery,
+    PostbackEvent,
+    PostbackRule,
+    TrackingLink,
+)
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from schema.root import schema
@@ -43,6 +55,8 @@ class Side:
     link_id: str
     click_id: str
     conversion_id: str
+    # A postback rule for every event, and so a delivery of the side's deposit.
+    rule_id: str
 
 
 @dataclass(frozen=True)
@@ -68,13 +82,29 @@ async def _side(name: str) -> Side:
     partner = await create_partner(name)
     offer = await create_offer(f"{name} offer", "https://casino.example/")
     link = await create_tracking_link(offer.id, partner.id)
+    saved = await create_rule(
+        EVERYTHING,
+        partner_id=partner.id,
+        offer_id=None,
+        events=list(PostbackEvent),
+        url_template=f"https://{name}.example/pb?c={{click_id}}",
+        allow_private_networks=False,
+    )
+    assert isinstance(saved, RuleSaved)
     click_id = await create_click(
         NewClick(tracking_link_id=link.id, created_at=datetime.now(UTC) - timedelta(hours=1))
     )
     conversion_id = await seed_conversion(
         click_id, "deposit", amount="40.00", currency="eur", transaction_id=f"{name}-1"
     )
-    return Side(str(partner.id), str(offer.id), str(link.id), str(click_id), str(conversion_id))
+    return Side(
+        str(partner.id),
+        str(offer.id),
+        str(link.id),
+        str(click_id),
+        str(conversion_id),
+        str(saved.rule.id),
+    )
 
 
 @pytest.fixture
@@ -189,12 +219,13 @@ async def test_partner_by_id(partner: GraphQL, world: World) -> None:
     own = await _by_id(
         partner,
         "partner",
-        "id trackingLinks { totalCount edges { node { id } } }",
+        "id trackingLinks { totalCount edges { node { id } } } postbackRules { id }",
         world.ours.partner_id,
     )
     assert own == {
         "id": world.ours.partner_id,
         "trackingLinks": {"totalCount": 1, "edges": [{"node": {"id": world.ours.link_id}}]},
+        "postbackRules": [{"id": world.ours.rule_id}],
     }
     for other in world.not_ours("partner_id"):
         assert await _by_id(partner, "partner", "id", other) is None
@@ -203,6 +234,25 @@ async def test_partner_by_id(partner: GraphQL, world: World) -> None:
 async def test_partners_page(partner: GraphQL, world: World) -> None:
     query = "{ partners { totalCount edges { node { id } } } }"
     assert await _page_ids(partner, query) == [world.ours.partner_id]
+
+
+async def test_postback_deliveries_page(partner: GraphQL, world: World) -> None:
+    query = (
+        "query ($filter: PostbackDeliveryFilter) { postbackDeliveries(filter: $filter) {"
+        " totalCount edges { node { id rule { id } conversion { id } } } } }"
+    )
+    data = await partner.data(query)
+    [edge] = data["postbackDeliveries"]["edges"]
+    assert edge["node"]["rule"] == {"id": world.ours.rule_id}
+    assert edge["node"]["conversion"] == {"id": world.ours.conversion_id}
+    for filter in (
+        *({"ruleId": other} for other in world.not_ours("rule_id")),
+        *({"partnerId": other} for other in world.not_ours("partner_id")),
+        *({"conversionId": other} for other in world.not_ours("conversion_id")),
+    ):
+        assert await _page_ids(partner, query, {"filter": filter}) == []
+    # The other side's delivery exists: only the key's view hides it.
+    assert await PostbackDelivery.count() == 2
 
 
 # --- mutations ------------------------------------------------------------------------
@@ -254,6 +304,58 @@ async def test_record_conversion(partner: GraphQL, world: World) -> None:
     # Each of the other clicks kept only its seeded conversion.
     assert await Conversion.count().where(Conversion.click == world.theirs.click_id) == 1
     assert await Conversion.count().where(Conversion.click == world.stray_click_id) == 1
+
+
+RULE_MUTATIONS = {
+    "updatePostbackRule": (
+        "mutation ($id: UUID!) { updatePostbackRule(id: $id, input: {enabled: false}) {"
+        " __typename ... on PostbackRuleNotFound { id } } }"
+    ),
+    "deletePostbackRule": (
+        "mutation ($id: UUID!) { deletePostbackRule(id: $id) {"
+        " __typename ... on PostbackRuleNotFound { id } } }"
+    ),
+}
+CREATE_RULE = """
+mutation ($partner: UUID!) {
+  createPostbackRule(input: {partnerId: $partner, events: [INSTALL],
+                             urlTemplate: "https://x.example/pb"}) {
+    __typename
+    ... on PostbackRuleSaved { rule { id } }
+    ... on ValidationErrors { errors { field code message } }
+  }
+}
+"""
+TEST_RULE = "mutation ($id: UUID!) { testPostbackRule(id: $id) { statusCode } }"
+
+
+async def test_postback_rule_mutations(partner: GraphQL, world: World) -> None:
+    """A partner's write key manages its own rules; another's answer as a missing id."""
+    own = await partner.data(CREATE_RULE, {"partner": world.ours.partner_id})
+    assert own["createPostbackRule"]["__typename"] == "PostbackRuleSaved"
+    nothing = str(uuid.uuid4())
+    for other in world.not_ours("partner_id"):
+        answers = [
+            _without(await partner.data(CREATE_RULE, {"partner": id_}), id_)
+            for id_ in (other, nothing)
+        ]
+        assert answers[0] == answers[1]
+        [error] = answers[0]["createPostbackRule"]["errors"]
+        assert (error["field"], error["code"]) == ("partnerId", "not_found")
+    for other in world.not_ours("rule_id"):
+        for field, mutation in RULE_MUTATIONS.items():
+            answer = await partner.data(mutation, {"id": other})
+            assert answer == {field: {"__typename": "PostbackRuleNotFound", "id": other}}
+        answers = []
+        for id_ in (other, nothing):
+            [error] = await partner.errors(TEST_RULE, {"id": id_})
+            answers.append(_without(error, id_))
+        assert answers[0] == answers[1]
+        assert answers[0]["extensions"]["errors"][0]["code"] == "not_found"
+    rules = await PostbackRule.select().where(PostbackRule.id == world.theirs.rule_id)
+    assert [rule["enabled"] for rule in rules] == [True]
+    deleted = await partner.data(RULE_MUTATIONS["deletePostbackRule"], {"id": world.ours.rule_id})
+    assert deleted["deletePostbackRule"]["__typename"] == "PostbackRuleDeleted"
 
 
 CREATE_CLICK = """
@@ -349,6 +451,11 @@ COVERAGE: dict[str, Callable[..., Any]] = {
     "Query.partners": test_partners_page,
     "Mutation.recordConversion": test_record_conversion,
     "Mutation.createClick": test_create_click,
+    "Query.postbackDeliveries": test_postback_deliveries_page,
+    "Mutation.createPostbackRule": test_postback_rule_mutations,
+    "Mutation.updatePostbackRule": test_postback_rule_mutations,
+    "Mutation.deletePostbackRule": test_postback_rule_mutations,
+    "Mutation.testPostbackRule": test_postback_rule_mutations,
     **{f"Mutation.{field}": test_admin_only_mutation for field in ADMIN_ONLY},
 }
 

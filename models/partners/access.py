@@ -1,7 +1,8 @@
 """Whose data a caller may see: the one place partner scoping is decided.
 
 An API key bound to a partner sees only that partner's tracking links, their clicks,
-those clicks' conversions, the offers its links promote, and the partner itself.
+those clicks' conversions, the offers its links promote, the partner itself, and its
+postback rules and their deliveries.
 Every read of the store goes through `TableReads` (models/store/reads.py), which
 takes an `Access` on every method and adds `Access.conditions` to its query, so a
 row outside the partner's data is simply not found: a null, a shorter page, a
@@ -17,7 +18,15 @@ from typing import Any
 
 from piccolo.table import Table
 
-from models.store.tables import Click, Conversion, Offer, Partner, TrackingLink
+from models.store.tables import (
+    Click,
+    Conversion,
+    Offer,
+    Partner,
+    PostbackDelivery,
+    PostbackRule,
+    TrackingLink,
+)
 
 Condition = Any  # a Piccolo `Where` or combination of them
 
@@ -33,6 +42,8 @@ _OWNED_BY: dict[type[Table], Callable[[uuid.UUID], Condition]] = {
     Offer: lambda partner_id: Offer.id.is_in(
         TrackingLink.select(TrackingLink.offer).where(TrackingLink.partner == partner_id)
     ),
+    PostbackRule: lambda partner_id: PostbackRule.partner == partner_id,
+    PostbackDelivery: lambda partner_id: PostbackDelivery.rule._.partner == partner_id,
 }
 
 

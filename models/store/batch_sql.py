@@ -2,7 +2,8 @@
 
 A batch reads the clicks it reports on (locked) and the stored events it may
 repeat, lets the caller decide every report's outcome (models/conversions/batch.py),
-then writes the new conversions and the clicks they advanced. The statement texts
+then writes the new conversions, the clicks they advanced and the postback deliveries
+the new conversions' partners' rules want (the outbox). The statement texts
 are fixed whatever the batch's size: PostgreSQL receives arrays, so each statement
 is parsed and planned once per connection; SQLite runs the whole transaction in one
 hop to its writer thread.
@@ -14,7 +15,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +33,12 @@ from piccolo.columns import (
 )
 
 from models.store.engine import PostgresStore, SQLiteStore, current_engine
+from models.store.outbox_sql import (
+    CONVERSION_EVENT,
+    matched_deliveries,
+    postgres_enqueue,
+    sqlite_enqueue,
+)
 from models.store.tables import Click, Conversion
 
 OutcomeT = TypeVar("OutcomeT")
@@ -163,11 +170,19 @@ def _update_clicks(first_parameter: int) -> str:
 _UPDATE_CLICKS = _update_clicks(1)
 # Rows that would repeat a stored event are skipped, and the count of rows written
 # tells whether any was: every statement costs a loopback send on each side, so the
-# click update rides along in the same round trip.
-_INSERT_NEW = f"{_INSERT_CONVERSIONS} ON CONFLICT DO NOTHING RETURNING 1"
-_INSERT_COUNTED = f"WITH inserted AS ({_INSERT_NEW}) SELECT count(*) FROM inserted"
+# click update and the outbox ride along in the same round trip. The outbox's insert
+# joins the conversions just written to their partners' enabled rules: no rules, no rows,
+# and no statement of its own either way.
+_INSERT_NEW = (
+    f"{_INSERT_CONVERSIONS} ON CONFLICT DO NOTHING RETURNING id, click, type, is_first_deposit"
+)
+_QUEUE_DELIVERIES = postgres_enqueue(matched_deliveries("inserted", CONVERSION_EVENT), now="now()")
+_INSERT_COUNTED = (
+    f"WITH inserted AS ({_INSERT_NEW}), queued AS ({_QUEUE_DELIVERIES}) "
+    "SELECT count(*) FROM inserted"
+)
 _INSERT_COUNTED_AND_UPDATE = (
-    f"WITH inserted AS ({_INSERT_NEW}), "
+    f"WITH inserted AS ({_INSERT_NEW}), queued AS ({_QUEUE_DELIVERIES}), "
     f"updated AS ({_update_clicks(len(CONVERSION_COLUMNS) + 1)}) "
     "SELECT count(*) FROM inserted"
 )
@@ -289,6 +304,8 @@ _SQLITE_INSERT_CONVERSIONS = (
     f"INSERT INTO conversion ({_column_names(CONVERSION_COLUMNS)}) "
     f"VALUES ({_placeholders(len(CONVERSION_COLUMNS))})"
 )
+# Columns compare into SQL conditions, so the position is found by name.
+_CONVERSION_ID = [column._meta.name for column in CONVERSION_COLUMNS].index("id")
 _SQLITE_INSERT_CLICKS = (
     f"INSERT INTO click ({_column_names(CLICK_COLUMNS)}) "
     f"VALUES ({_placeholders(len(CLICK_COLUMNS))})"
@@ -323,8 +340,19 @@ def write_sqlite(
         statement += f" UNION ALL SELECT * FROM conversion WHERE {pairs}"
         arguments += [value for key in deposit_keys for value in key]
     resolution = resolve(clicks, connection.execute(statement, arguments).fetchall())
-    if resolution.new_rows:
-        connection.executemany(_SQLITE_INSERT_CONVERSIONS, resolution.new_rows)
+    if new_rows := resolution.new_rows:
+        connection.executemany(_SQLITE_INSERT_CONVERSIONS, new_rows)
+        # The outbox: one read of the partners' enabled rules, and inserts only for matches.
+        new_ids = [row[_CONVERSION_ID] for row in new_rows]
+        matched = connection.execute(
+            matched_deliveries(
+                "conversion",
+                CONVERSION_EVENT,
+                where=f" WHERE converted.id IN ({_placeholders(len(new_ids))})",
+            ),
+            new_ids,
+        ).fetchall()
+        sqlite_enqueue(connection, matched, datetime.now(UTC))
     if changed := resolution.changed_clicks:
         connection.executemany(
             "UPDATE click SET stage = ?, player_id = ? WHERE id = ?",

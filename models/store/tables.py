@@ -9,6 +9,7 @@ from piccolo.columns import (
     BigInt,
     Boolean,
     ForeignKey,
+    Integer,
     OnDelete,
     SmallInt,
     Text,
@@ -180,6 +181,68 @@ class Conversion(Table):
     verified = Boolean(default=False)
 
 
+class PostbackEvent(enum.StrEnum):
+    """What a postback tells a partner about: a conversion's type, its first deposit,
+    or (issue 14) a change of its status."""
+
+    INSTALL = "install"
+    REGISTRATION = "registration"
+    DEPOSIT = "deposit"
+    FIRST_DEPOSIT = "first_deposit"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVERSED = "reversed"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class PostbackRule(Table):
+    """A partner's postback: which events of its conversions (of one offer, or all) are
+    sent to which URL template."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    partner = ForeignKey(references=Partner, null=False, on_delete=OnDelete.restrict)
+    # None: every offer of the partner.
+    offer = ForeignKey(references=Offer, null=True, default=None, on_delete=OnDelete.cascade)
+    # The events as one text, ",install,first_deposit,": the batch's SQL matches them with
+    # LIKE, spelled the same on both engines (SQLite has no arrays).
+    events = Varchar(length=200)
+    url_template = Text()
+    enabled = Boolean(default=True)
+    disabled_reason = Text(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class PostbackDelivery(Table):
+    """The outbox: one row per rule, conversion and event, written in the transaction
+    that stores the conversion; the dispatcher sends it (models/postbacks/dispatcher.py)."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    # A deleted rule takes its deliveries with it: nothing is ever sent for it again.
+    rule = ForeignKey(references=PostbackRule, null=False, on_delete=OnDelete.cascade)
+    conversion = ForeignKey(references=Conversion, null=False, on_delete=OnDelete.cascade)
+    event = Varchar(length=16, choices=PostbackEvent)
+    # The URL of the last attempt: rendered from the rule's template when it is sent.
+    url = Text(null=True, default=None)
+    status = Varchar(length=16, default=DeliveryStatus.PENDING.value, choices=DeliveryStatus)
+    attempts = Integer(default=0)
+    last_status_code = Integer(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    next_attempt_at = Timestamptz()
+    delivered_at = Timestamptz(null=True, default=None)
+    # When it became DELIVERED or FAILED: the order of a rule's last deliveries.
+    finished_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    # A dispatcher's claim: until then no other dispatcher takes it; a crashed worker's
+    # claim runs out and the delivery is tried again.
+    claimed_until = Timestamptz(null=True, default=None)
+    claim = UUID(null=True, default=None)
+
+
 class ApiKey(Table):
     """A GraphQL client's credential. Only the SHA-256 of the key is stored."""
 
@@ -201,4 +264,6 @@ TABLES: tuple[type[Table], ...] = (
     Click,
     Conversion,
     ApiKey,
+    PostbackRule,
+    PostbackDelivery,
 )

@@ -1,0 +1,1 @@
+"""Partner postbacks: rules, their macros, the outbox written in the batch, the dispatcher."""
