@@ -98,16 +98,20 @@ def run_conversions(database_url: str, *arguments: str) -> str:
     ).stdout
 
 
-def create_clicks(database_url: str, clicks_file: Path, *, signed: bool) -> tuple[str | None, str]:
+def create_clicks(
+    database_url: str, clicks_file: Path, *, signed: bool, rules: int = 0
+) -> tuple[str | None, str]:
     """Write the clicks' ids to `clicks_file`; return the offer's secret when `signed`
     (the clicks then come through a link to an offer that takes only signed deposits)
-    and the id of a tracking link to visit (bench/seed_clicks.py)."""
+    and the id of a tracking link to visit; with `rules`, the link's partner has that
+    many postback rules for every deposit (bench/seed_clicks.py)."""
     output = subprocess.run(
         [
             sys.executable,
             str(ROOT / "bench" / "seed_clicks.py"),
             str(CLICKS),
             *(["--signed"] if signed else []),
+            f"--rules={rules}",
         ],
         env=os.environ | {"DATABASE_URL": database_url},
         cwd=ROOT,
@@ -241,13 +245,17 @@ STORED_ROWS = {
 }
 
 
-async def stored_rows(database_url: str, path: str) -> int:
+# The outbox's rows: with --rules, every stored conversion has one per rule.
+QUEUED_DELIVERIES = "SELECT count(*) FROM postback_delivery"
+
+
+async def count(database_url: str, query: str) -> int:
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
-            return connection.execute(STORED_ROWS[path]).fetchone()[0]
+            return int(connection.execute(query).fetchone()[0])
     connection = await asyncpg.connect(database_url)
     try:
-        return await connection.fetchval(STORED_ROWS[path])
+        return int(await connection.fetchval(query))
     finally:
         await connection.close()
 
@@ -315,11 +323,17 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
     database_url = asyncio.run(prepare_database(engine, workdir))
     run_conversions(database_url, "migrate")
     clicks_file = workdir / "clicks.txt"
-    secret, link_id = create_clicks(database_url, clicks_file, signed=arguments.signed)
+    secret, link_id = create_clicks(
+        database_url, clicks_file, signed=arguments.signed, rules=arguments.rules
+    )
     target = Target(path, clicks_file, link_id, secret)
 
     ceiling_port, app_port = free_port(), free_port()
     environment = os.environ | {"DATABASE_URL": database_url}
+    if arguments.rules:
+        # Deliveries are queued in each batch and not sent during the run (the
+        # dispatcher's first look finds nothing due, then sleeps): the write is measured.
+        environment |= {"POSTBACK_POLL_SECONDS": "3600"}
     ceiling_command, app_command = server_commands(
         arguments.server, arguments.workers, ceiling_port, app_port
     )
@@ -372,19 +386,24 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
     app_rate = statistics.median(run.per_second for run in results["app"])
     ceiling_p99 = statistics.median(run.p99_ms for run in results["ceiling"])
     app_p99 = statistics.median(run.p99_ms for run in results["app"])
-    stored = asyncio.run(stored_rows(database_url, path))
+    stored = asyncio.run(count(database_url, STORED_ROWS[path]))
     # wrk stops counting at its deadline while requests are still in flight; those
     # may commit unanswered. So every 202 must have its row (stored >= answered) and
     # at most one connection's request per wrk run may be stored unanswered.
     in_flight_at_deadlines = arguments.connections * (arguments.runs + 1)
     durable = accepted_by_app <= stored <= accepted_by_app + in_flight_at_deadlines
+    outbox = ""
+    if arguments.rules and path == "convert":
+        queued = asyncio.run(count(database_url, QUEUED_DELIVERIES))
+        durable = durable and queued == arguments.rules * stored
+        outbox = f" | deliveries queued {queued} for {arguments.rules} rules"
     print(
         f"{engine} /{path}: ceiling {ceiling_rate:.0f} req/s p99 {ceiling_p99:.1f} ms | "
         f"app {app_rate:.0f} req/s p99 {app_p99:.1f} ms | ratio {app_rate / ceiling_rate:.2f} | "
         f"worker CPU per request: app {statistics.median(cpu_per_request['app']):.0f} µs, "
         f"ceiling {statistics.median(cpu_per_request['ceiling']):.0f} µs | "
         f"errors {app_errors} | {SUCCESS[path]}s answered {accepted_by_app} rows stored {stored} "
-        f"{'OK' if durable else 'MISMATCH'}",
+        f"{outbox} {'OK' if durable else 'MISMATCH'}",
         flush=True,
     )
     shutil.rmtree(workdir, ignore_errors=True)
@@ -416,13 +435,20 @@ def main() -> int:
         action="store_true",
         help="every fire a signed deposit on an offer that takes only signed deposits",
     )
+    parser.add_argument(
+        "--rules",
+        type=int,
+        default=0,
+        help="postback rules for every deposit on the clicks' partner (the outbox's cost)",
+    )
     arguments = parser.parse_args()
     wrk = ensure_wrk()
     engines = ["postgres", "sqlite"] if arguments.engine == "both" else [arguments.engine]
     print(
         f"{os.cpu_count()} CPUs; {arguments.server}, {arguments.workers} workers each; "
         f"{arguments.connections} connections; {arguments.runs} runs of "
-        f"{arguments.duration} s, interleaved{'; signed fires' if arguments.signed else ''}",
+        f"{arguments.duration} s, interleaved{'; signed fires' if arguments.signed else ''}"
+        f"{f'; {arguments.rules} postback rules' if arguments.rules else ''}",
         flush=True,
     )
     paths = ["convert", "track"] if arguments.path == "both" else [arguments.path]
