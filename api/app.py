@@ -21,11 +21,12 @@ from api.settings import Settings
 from models.errors import INTERNAL_ERROR, FieldError, error_body
 from models.postbacks.dispatcher import Dispatcher
 from models.store.engine import close_store, current_engine, open_store
-from pixel.convert import create_pixel
+from pixel.convert import Pixel
 from pixel.enrichment import load_country_data
+from pixel.rate_limit import optional_limiter
 from pixel.responses import PIXEL_PATH_PREFIX, TRACKING_PATH_PREFIX, public_headers
 from pixel.script import pixel_script
-from pixel.track import create_tracking_links
+from pixel.track import TrackingLinks
 from schema.context import GraphQLLimits, make_context_getter
 from schema.errors import GraphQLHTTPError, graphql_error_body
 from schema.root import schema
@@ -125,17 +126,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # collector, whose full passes over it would otherwise stall requests ~20 ms.
         gc.freeze()
 
-    pixel = create_pixel(
+    pixel = Pixel(
         trusted_proxies=settings.proxies,
         retry_after_seconds=settings.retry_after_seconds,
-        rate_limit_per_minute=settings.pixel_rate_limit_per_minute,
+        limiter=optional_limiter(settings.pixel_rate_limit_per_minute),
         default_fire_terms=settings.default_fire_terms,
     )
-    tracking_links = create_tracking_links(
+    tracking_links = TrackingLinks(
         trusted_proxies=settings.proxies,
         click_id_parameter=settings.click_id_parameter,
         retry_after_seconds=settings.retry_after_seconds,
-        rate_limit_per_minute=settings.track_rate_limit_per_minute,
+        limiter=optional_limiter(settings.track_rate_limit_per_minute),
     )
     app = Litestar(
         route_handlers=[

@@ -222,14 +222,3 @@ class Pixel:
     async def get(self, scope: Scope, click_id: str) -> Answer:
         """The raw GET route's handler: a fire as Litestar's GET handler answers it."""
         return await self.fire(scope, click_id, dry_run=False)
-
-
-def create_pixel(
-    *,
-    trusted_proxies: TrustedProxies,
-    retry_after_seconds: int,
-    rate_limit_per_minute: int,
-    default_fire_terms: FireTerms,
-) -> Pixel:
-    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
-    return Pixel(trusted_proxies, retry_after_seconds, limiter, default_fire_terms)

@@ -60,6 +60,11 @@ class RateLimiter:
         return None
 
 
+def optional_limiter(per_minute: int) -> RateLimiter | None:
+    """A limit of `per_minute` requests per client, or none for 0 (the settings' "off")."""
+    return RateLimiter(per_minute) if per_minute else None
+
+
 def rate_limited(
     caller: Caller, trusted_proxies: TrustedProxies, limiter: RateLimiter | None, what: str
 ) -> Answer | None:

@@ -117,14 +117,3 @@ class TrackingLinks:
         return Router(
             path=TRACKING_PATH_PREFIX.rstrip("/"), route_handlers=[follow], tags=["tracking"]
         )
-
-
-def create_tracking_links(
-    *,
-    trusted_proxies: TrustedProxies,
-    click_id_parameter: str,
-    retry_after_seconds: int,
-    rate_limit_per_minute: int,
-) -> TrackingLinks:
-    limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
-    return TrackingLinks(trusted_proxies, click_id_parameter, retry_after_seconds, limiter)
