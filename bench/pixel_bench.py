@@ -148,16 +148,42 @@ def write_signed_paths(paths_file: Path, clicks_file: Path, secret: str, tag: st
     paths_file.write_text("\n".join(lines) + "\n")
 
 
-def workers_cpu_seconds(server_pid: int) -> float:
-    """User and system CPU of a server's worker processes (its children), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+def _cpu_seconds(pids: list[str]) -> float:
+    """User and system CPU of the processes, from /proc; one that has ended counts 0."""
     total = 0
-    for pid in children:
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
         # Fields after the command's closing parenthesis: utime and stime are 12th and 13th.
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        fields = stat.rpartition(")")[2].split()
         total += int(fields[11]) + int(fields[12])
-    return total / ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu_seconds(server_pid: int) -> float:
+    """The CPU of a server's worker processes (its children)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return _cpu_seconds(children)
+
+
+def database_cpu_seconds() -> float:
+    """The CPU of this machine's PostgreSQL processes: the share of a fire that the
+    database's own work costs on the same cores (SQLite's runs inside the workers)."""
+    postgres = [
+        entry.name
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _command(entry) == "postgres"
+    ]
+    return _cpu_seconds(postgres)
+
+
+def _command(process: Path) -> str:
+    try:
+        return (process / "comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def serve(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -340,8 +366,9 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
     ceiling = serve(ceiling_command, ceiling_port, environment, workdir / "ceiling.log")
     app = serve(app_command, app_port, environment, workdir / "app.log")
     results: dict[str, list[Run]] = {"ceiling": [], "app": []}
-    # CPU microseconds per request in each side's workers, per measured run.
+    # CPU microseconds per request in each side's workers, and in PostgreSQL, per run.
     cpu_per_request: dict[str, list[float]] = {"ceiling": [], "app": []}
+    database_per_request: list[float] = []
     servers = {"ceiling": ceiling, "app": app}
     accepted_by_app = 0
     try:
@@ -356,6 +383,7 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
         for round_number in range(arguments.runs):
             for name, port in (("ceiling", ceiling_port), ("app", app_port)):
                 cpu_before = workers_cpu_seconds(servers[name].pid)
+                database_before = database_cpu_seconds()
                 run = drive(
                     wrk,
                     port,
@@ -369,6 +397,8 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
                 cpu_per_request[name].append(cpu / run.requests * 1e6)
                 if name == "app":
                     accepted_by_app += run.accepted
+                    database_seconds = database_cpu_seconds() - database_before
+                    database_per_request.append(database_seconds / run.requests * 1e6)
                 print(
                     f"  {engine:8} /{path:7} {name:8} run {round_number + 1}: "
                     f"{run.per_second:8.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
@@ -392,6 +422,10 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
     # at most one connection's request per wrk run may be stored unanswered.
     in_flight_at_deadlines = arguments.connections * (arguments.runs + 1)
     durable = accepted_by_app <= stored <= accepted_by_app + in_flight_at_deadlines
+    database_share = ""
+    if engine == "postgres":
+        per_request = statistics.median(database_per_request)
+        database_share = f" | PostgreSQL CPU per request {per_request:.0f} µs"
     outbox = ""
     if arguments.rules and path == "convert":
         queued = asyncio.run(count(database_url, QUEUED_DELIVERIES))
@@ -401,7 +435,7 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
         f"{engine} /{path}: ceiling {ceiling_rate:.0f} req/s p99 {ceiling_p99:.1f} ms | "
         f"app {app_rate:.0f} req/s p99 {app_p99:.1f} ms | ratio {app_rate / ceiling_rate:.2f} | "
         f"worker CPU per request: app {statistics.median(cpu_per_request['app']):.0f} µs, "
-        f"ceiling {statistics.median(cpu_per_request['ceiling']):.0f} µs | "
+        f"ceiling {statistics.median(cpu_per_request['ceiling']):.0f} µs{database_share} | "
         f"errors {app_errors} | {SUCCESS[path]}s answered {accepted_by_app} rows stored {stored} "
         f"{outbox} {'OK' if durable else 'MISMATCH'}",
         flush=True,
