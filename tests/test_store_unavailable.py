@@ -14,9 +14,12 @@ from piccolo.engine.base import Engine
 
 from api.settings import Settings
 from models.store.engine import close_store, is_postgres, open_store
+from models.store.tables import Click
+from models.tracking.offers import create_offer
 from tests.support import (
     count_conversions,
     new_click,
+    new_link,
     stored_conversions,
     tables_bound_to,
     unreachable_engine,
@@ -97,3 +100,22 @@ async def test_a_stalled_postgres_write_is_503_within_its_deadline_and_leaks_not
     assert elapsed < settings.database_statement_timeout_seconds
     assert recovered.status_code == 202
     assert len(await stored_conversions(click_id)) == 1
+
+
+async def test_a_visit_the_store_cannot_take_is_503_and_no_redirect(
+    client: httpx.AsyncClient, db: Engine, tmp_path: Path
+) -> None:
+    offer = await create_offer("Welcome", "https://operator.example/welcome")
+    link = (await new_link(offer.id)).id
+    # The first visit caches the link's landing URL: the second reaches the click's write.
+    assert (await client.get(f"/track/{link}")).status_code == 302
+    with tables_bound_to(unreachable_engine(db, tmp_path)):
+        refused = await client.get(f"/track/{link}?s1=during")
+    assert refused.status_code == 503
+    assert "location" not in refused.headers
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.json()["errors"][0]["code"] == "store_unavailable"
+    assert not await Click.exists().where(Click.s1 == "during")
+    # And the store is back: the next visit is redirected with a stored click.
+    assert (await client.get(f"/track/{link}?s1=after")).status_code == 302
+    assert await Click.exists().where(Click.s1 == "after")
