@@ -32,16 +32,16 @@ from models.conversions.service import judge_invalid_fire, record_conversion
 from models.conversions.signatures import FireSignature, FireTerms, PixelFire
 from models.errors import ErrorBody, FieldError, StoreUnavailable
 from models.store.tables import Source
-from pixel.client_ip import Caller, TrustedProxies
+from pixel.admission import admit
+from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
 from pixel.openapi import PixelOperation
 from pixel.query import MAX_QUERY_BYTES, SIGNATURE_PARAMETER, read_parameters
-from pixel.rate_limit import RateLimiter, rate_limited
+from pixel.rate_limit import RateLimiter
 from pixel.responses import (
     PIXEL_PATH_PREFIX,
     Answer,
     errors_answer,
-    query_too_long_answer,
     store_unavailable_answer,
 )
 
@@ -140,19 +140,16 @@ class Pixel:
     ) -> Answer:
         """A fire's answer; `read_form` reads a POST's form body once the request is
         admitted (not rate limited, its query string not too long)."""
-        caller = Caller.of_scope(scope)
-        if limited := rate_limited(caller, self.trusted_proxies, self.limiter, what="fires"):
-            return limited
-        query = scope["query_string"]
-        if len(query) > MAX_QUERY_BYTES:
-            return query_too_long_answer(MAX_QUERY_BYTES)
+        admitted = admit(scope, self.trusted_proxies, self.limiter, what="fires")
+        if isinstance(admitted, Answer):
+            return admitted
         form = b""
         if read_form is not None:
             form_or_refusal = await read_form()
             if isinstance(form_or_refusal, Answer):
                 return form_or_refusal
             form = form_or_refusal
-        values, reading_errors = read_parameters(query, form)
+        values, reading_errors = read_parameters(admitted.query, form)
         sig = values.pop(SIGNATURE_PARAMETER, None)
         report = RawConversion(click_id=click_id, **values)
         # Signed as received: HEAD's implied test=true is not part of what was signed.
@@ -166,7 +163,7 @@ class Pixel:
             outcome = await record_conversion(
                 report,
                 source=Source.PIXEL,
-                metadata=request_metadata(caller, self.trusted_proxies),
+                metadata=request_metadata(admitted.caller, self.trusted_proxies),
                 fire=fire,
             )
         return outcome_answer(outcome, self.retry_after_seconds)

@@ -24,15 +24,15 @@ from models.tracking.visits import (
     VisitOutcome,
     follow_tracking_link,
 )
-from pixel.client_ip import Caller, TrustedProxies
+from pixel.admission import admit
+from pixel.client_ip import TrustedProxies
 from pixel.enrichment import request_metadata
-from pixel.query import MAX_QUERY_BYTES, read_parameters
-from pixel.rate_limit import RateLimiter, rate_limited
+from pixel.query import read_parameters
+from pixel.rate_limit import RateLimiter
 from pixel.responses import (
     TRACKING_PATH_PREFIX,
     Answer,
     errors_answer,
-    query_too_long_answer,
     store_unavailable_answer,
 )
 
@@ -79,13 +79,10 @@ class TrackingLinks:
     limiter: RateLimiter | None
 
     async def visit(self, scope: Scope, tracking_id: str) -> Answer:
-        caller = Caller.of_scope(scope)
-        if limited := rate_limited(caller, self.trusted_proxies, self.limiter, what="visits"):
-            return limited
-        query = scope["query_string"]
-        if len(query) > MAX_QUERY_BYTES:
-            return query_too_long_answer(MAX_QUERY_BYTES)
-        values, reading_errors = read_parameters(query, names=VISIT_PARAMETERS)
+        admitted = admit(scope, self.trusted_proxies, self.limiter, what="visits")
+        if isinstance(admitted, Answer):
+            return admitted
+        values, reading_errors = read_parameters(admitted.query, names=VISIT_PARAMETERS)
         outcome = await follow_tracking_link(
             RawVisit(
                 tracking_id=tracking_id,
@@ -93,7 +90,7 @@ class TrackingLinks:
                 sub_ids=SubIds(**{name: values[name] for name in SUB_ID_NAMES if name in values}),
                 unreadable=reading_errors,
             ),
-            metadata=request_metadata(caller, self.trusted_proxies),
+            metadata=request_metadata(admitted.caller, self.trusted_proxies),
             click_id_parameter=self.click_id_parameter,
         )
         return visit_answer(outcome, self.retry_after_seconds)

@@ -141,7 +141,7 @@ async def follow_tracking_link(
         **metadata.columns(),
     )
     # Only what the visitor sent is checked: the metadata is the face's own reading of
-    # the request (models/metadata.py), clean by construction.
+    # the request (pixel/enrichment.py), clean by construction, as a test there holds.
     unreadable = {error.field for error in raw.unreadable}
     visit_errors = marketing_type_errors(raw.type) + sub_id_errors(raw.sub_ids)
     errors = raw.unreadable + [error for error in visit_errors if error.field not in unreadable]
