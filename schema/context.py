@@ -53,6 +53,8 @@ def _unauthenticated(message: str) -> GraphQLHTTPError:
 
 class GraphQLContext(BaseContext, kw_only=True):
     api_key_scope: Scope | None
+    # Who is asking, as a status change records it (changedBy).
+    api_key_name: str | None
     # Whose data this request sees: a partner's key sees its partner's alone.
     access: Access
     limits: GraphQLLimits
@@ -108,12 +110,13 @@ def make_context_getter(
         # Litestar injects by parameter name: `request` serves HTTP and websockets alike.
         if dev and _only_opens_graphiql(request):
             # Nothing executes; and without a scope every field's permission refuses.
-            scope, access = None, EVERYTHING
+            scope, name, access = None, None, EVERYTHING
         else:
             key = await authenticate(request, retry_after_seconds)
-            scope, access = key.scope, key.access
+            scope, name, access = key.scope, key.name, key.access
         return GraphQLContext(
             api_key_scope=scope,
+            api_key_name=name,
             access=access,
             limits=limits,
             dev=dev,

@@ -16,7 +16,7 @@ from models.conversions.input import RawConversion, format_amount
 from models.conversions.records import ConversionRecord
 from models.conversions.service import record_conversion
 from models.errors import StoreUnavailable
-from models.store.tables import ConversionType, Currency, Source
+from models.store.tables import ConversionStatus, ConversionType, Currency, Source
 from schema.context import GraphQLContext
 from schema.errors import FieldErrorType, store_unavailable
 from schema.permissions import CanRead, CanWrite
@@ -25,10 +25,16 @@ from schema.scalars import written
 
 if TYPE_CHECKING:
     from schema.clicks import Click
+    from schema.conversion_status import StatusChange
 
 strawberry.enum(ConversionType, description="A step of the funnel: install, registration, deposit.")
 strawberry.enum(Currency, description="The currencies a deposit may carry.")
 strawberry.enum(Source, description="Which face recorded a conversion.")
+strawberry.enum(
+    ConversionStatus,
+    description="Where a conversion stands: APPROVED, PENDING (a held deposit), REJECTED "
+    "or REVERSED (a chargeback). See docs/lifecycle.md.",
+)
 
 # The one input field named otherwise than the service's (and the pixel's) `time`.
 RECORD_RENAMES = {"time": "occurredAt"}
@@ -44,6 +50,20 @@ class Conversion(ConversionRecord):
     def amount(self) -> Decimal | None:
         # Through the decimal string, so 4000 minor units read "40.00", not "40".
         return None if self.amount_minor is None else Decimal(format_amount(self.amount_minor))
+
+    status: ConversionStatus = strawberry.field(
+        description="APPROVED when recorded, or PENDING for a deposit on an offer with "
+        "holdDeposits; changed by setConversionStatus."
+    )
+
+    @strawberry.field(
+        description="Every change of its status, oldest first; recording it is not one."
+    )
+    async def status_history(
+        self, info: Info[GraphQLContext, None]
+    ) -> list[Annotated[StatusChange, strawberry.lazy("schema.conversion_status")]]:
+        records = await info.context.loaders.status_history_of_conversion.load(self.id)
+        return [node(record) for record in records]
 
     @strawberry.field(description="The click this conversion was reported against.")
     async def click(

@@ -17,7 +17,9 @@ from strawberry.dataloader import DataLoader
 from models.clicks import queries as clicks
 from models.clicks.records import ClickRecord
 from models.conversions import queries as conversions
+from models.conversions import status
 from models.conversions.records import ConversionRecord
+from models.conversions.status import StatusChangeRecord
 from models.paging import Cursor, Page
 from models.partners import partners
 from models.partners.access import Access
@@ -112,6 +114,7 @@ class Loaders:
     tracking_link_page_of_partner: DataLoader[PageKey, Page[TrackingLinkRecord]]
     postback_rule_by_id: DataLoader[uuid.UUID, PostbackRuleRecord | None]
     postback_rules_of_partner: DataLoader[uuid.UUID, list[PostbackRuleRecord]]
+    status_history_of_conversion: DataLoader[uuid.UUID, list[StatusChangeRecord]]
 
 
 def create_loaders(access: Access) -> Loaders:
@@ -128,4 +131,5 @@ def create_loaders(access: Access) -> Loaders:
         tracking_link_page_of_partner=_pages_of(links.pages_of_partners, access),
         postback_rule_by_id=_by_id(rules.rules_by_ids, access),
         postback_rules_of_partner=_lists_of(rules.rules_of_partners, access),
+        status_history_of_conversion=_lists_of(status.history_of_conversions, access),
     )

@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.clicks import ClickMutation, ClickQuery
+from schema.conversion_status import ConversionStatusMutation
 from schema.conversions import ConversionMutation, ConversionQuery
 from schema.hardening import ConversionSchema, QuietExecutor, RequestPolicy
 from schema.keys import KeyMutation
@@ -28,6 +29,7 @@ schema = ConversionSchema(
             PartnerMutation,
             KeyMutation,
             PostbackMutation,
+            ConversionStatusMutation,
         ),
     ),
     # RequestPolicy validates without suggestions, QuietExecutor checks variables without.

@@ -39,6 +39,10 @@ class Offer(OfferRecord):
     fire_policy: FirePolicy = strawberry.field(
         description="Which of its pixel fires must carry a sig made with its fire secret."
     )
+    hold_deposits: bool = strawberry.field(
+        description="Its deposits are recorded PENDING, to be approved or rejected with "
+        "setConversionStatus; read when each deposit arrives. See docs/lifecycle.md."
+    )
 
 
 @node_of(TrackingLinkRecord)
@@ -86,6 +90,9 @@ class CreateOfferInput:
     fire_policy: FirePolicy = strawberry.field(
         default=FirePolicy.OPEN, description="OPEN unless given."
     )
+    hold_deposits: bool = strawberry.field(
+        default=False, description="Record its deposits PENDING; false unless given."
+    )
 
 
 @strawberry.input(description="The fields of an offer to change; the others stay as they are.")
@@ -94,6 +101,9 @@ class UpdateOfferInput:
     landing_url: str | None = None
     fire_policy: FirePolicy | None = strawberry.field(
         default=None, description="Takes effect with the next fires, on every worker."
+    )
+    hold_deposits: bool | None = strawberry.field(
+        default=None, description="Applies to the deposits that arrive after the change."
     )
 
 
@@ -159,18 +169,27 @@ class TrackingMutation:
     )
     async def create_offer(self, input: CreateOfferInput) -> Offer:
         try:
-            record = await offers.create_offer(input.name, input.landing_url, input.fire_policy)
+            record = await offers.create_offer(
+                input.name,
+                input.landing_url,
+                input.fire_policy,
+                hold_deposits=input.hold_deposits,
+            )
         except InvalidInputError as invalid:
             raise bad_user_input("invalid offer", invalid.errors) from invalid
         return node(record)
 
     @strawberry.mutation(
         permission_classes=[CanAdminister],
-        description="Change an offer's name, landing URL or fire policy: an admin key.",
+        description="Change an offer's name, landing URL, fire policy or holdDeposits: an "
+        "admin key.",
     )
     async def update_offer(self, id: uuid.UUID, input: UpdateOfferInput) -> Offer:
         changes = offers.OfferChanges(
-            name=input.name, landing_url=input.landing_url, fire_policy=input.fire_policy
+            name=input.name,
+            landing_url=input.landing_url,
+            fire_policy=input.fire_policy,
+            hold_deposits=input.hold_deposits,
         )
         try:
             record = await offers.update_offer(id, changes)

@@ -415,11 +415,19 @@ ADMIN_ONLY = {
         "mutation ($id: UUID!) { revokeApiKey(id: $id) { __typename } }",
         {"id": "key_id"},
     ),
+    "setConversionStatus": (
+        "mutation ($id: UUID!) { setConversionStatus(input: {ids: [$id], status: REVERSED})"
+        " { __typename } }",
+        {"id": "conversion_id"},
+    ),
 }
 
 
 async def _counts() -> list[int]:
-    return [await table.count() for table in (Offer, TrackingLink, Partner, ApiKey)]
+    approved = Conversion.count().where(Conversion.status == "approved")
+    return [await table.count() for table in (Offer, TrackingLink, Partner, ApiKey)] + [
+        await approved
+    ]
 
 
 @pytest.mark.parametrize("field", sorted(ADMIN_ONLY))

@@ -30,7 +30,7 @@ from models.errors import FieldError, InvalidInputError
 from models.store.batch_sql import Batch, ClickState, Resolution, Row
 from models.store.batch_sql import write_batch as store_batch
 from models.store.rows import RowMapping
-from models.store.tables import Conversion, ConversionType, FirePolicy, Stage
+from models.store.tables import Conversion, ConversionStatus, ConversionType, FirePolicy, Stage
 
 ROWS = RowMapping(Conversion, ConversionRecord)
 TRANSACTION_ID_REQUIRED = FieldError(
@@ -179,6 +179,9 @@ def _resolve(
     is_deposit = conversion.type is ConversionType.DEPOSIT
     if is_deposit and conversion.click_id not in deposited:
         record = replace(record, is_first_deposit=True)
+    if is_deposit and click.hold_deposits:
+        # Read from the offer as this batch finds it: a change applies to the next deposit.
+        record = replace(record, status=ConversionStatus.PENDING)
     if conversion.test:
         # Processed like any other, but leaves nothing behind for the reports after it.
         return Recorded(record, test=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from models.paging import Cursor
-from models.store.tables import ConversionType, Currency, Source
+from models.store.tables import ConversionStatus, ConversionType, Currency, Source
 
 
 @dataclass(kw_only=True)
@@ -44,6 +44,8 @@ class ConversionRecord:
     device_family: str | None
     # A valid signature came with it, or an API key recorded it.
     verified: bool
+    # A new conversion is approved, unless its batch finds a deposit its offer holds.
+    status: ConversionStatus = ConversionStatus.APPROVED
 
     @property
     def cursor(self) -> Cursor:

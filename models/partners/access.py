@@ -1,8 +1,8 @@
 """Whose data a caller may see: the one place partner scoping is decided.
 
 An API key bound to a partner sees only that partner's tracking links, their clicks,
-those clicks' conversions, the offers its links promote, the partner itself, and its
-postback rules and their deliveries.
+those clicks' conversions and their status history, the offers its links promote, the
+partner itself, and its postback rules and their deliveries.
 Every read of the store goes through `TableReads` (models/store/reads.py), which
 takes an `Access` on every method and adds `Access.conditions` to its query, so a
 row outside the partner's data is simply not found: a null, a shorter page, a
@@ -21,6 +21,7 @@ from piccolo.table import Table
 from models.store.tables import (
     Click,
     Conversion,
+    ConversionStatusChange,
     Offer,
     Partner,
     PostbackDelivery,
@@ -38,6 +39,9 @@ _OWNED_BY: dict[type[Table], Callable[[uuid.UUID], Condition]] = {
     # A click without a tracking link (createClick's, by an unbound key) is no partner's.
     Click: lambda partner_id: Click.tracking_link._.partner == partner_id,
     Conversion: lambda partner_id: Conversion.click._.tracking_link._.partner == partner_id,
+    ConversionStatusChange: lambda partner_id: (
+        ConversionStatusChange.conversion._.click._.tracking_link._.partner == partner_id
+    ),
     # A partner's links need their offers; offers no link of it promotes stay hidden.
     Offer: lambda partner_id: Offer.id.is_in(
         TrackingLink.select(TrackingLink.offer).where(TrackingLink.partner == partner_id)

@@ -39,8 +39,6 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 # A rule whose last this many finished deliveries all failed is disabled.
 RULE_FAILURE_LIMIT = 10
 DISABLED_REASON = f"its last {RULE_FAILURE_LIMIT} deliveries all failed"
-# Until conversion statuses exist (issue 14), every recorded conversion is approved.
-RECORDED_STATUS = "approved"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +101,8 @@ def macro_values(row: Mapping[str, Any]) -> MacroValues:
         conversion_id=_uuid(row["conversion_id"]),
         event=event.value,
         type=row["type"],
-        status=event.value if event in STATUS_EVENTS else RECORDED_STATUS,
+        # A status event's own status; a type's event, the conversion's status when sent.
+        status=event.value if event in STATUS_EVENTS else row["status"],
         transaction_id=row["transaction_id"],
         amount_minor=row["amount_minor"],
         currency=row["currency"],

@@ -58,6 +58,8 @@ class ClickState:
     fire_secret: str | None
     previous_fire_secret: str | None
     previous_fire_secret_expires_at: datetime | None
+    # Whether the offer holds deposits (they arrive PENDING); None without a tracking link.
+    hold_deposits: bool | None
     changed: bool = False
 
     @classmethod
@@ -74,10 +76,13 @@ _CLICK_STATE = (
     "fire_secret",
     "previous_fire_secret",
     "previous_fire_secret_expires_at",
+    "hold_deposits",
 )
-# A click and the fire terms of its offer, one index look-up per table.
+# A click, the fire terms of its offer and whether it holds deposits, one index look-up
+# per table.
 _CLICK_STATE_SELECT = (
     "SELECT click.id, click.created_at, click.stage, click.player_id, offer.fire_policy, "
+    "offer.hold_deposits, "
     "offer_fire_secret.secret AS fire_secret, "
     "offer_fire_secret.previous_secret AS previous_fire_secret, "
     "offer_fire_secret.previous_expires_at AS previous_fire_secret_expires_at "

@@ -153,7 +153,7 @@ _CLAIMED = (
     "SELECT delivery.id, delivery.event, delivery.attempts, delivery.rule AS rule_id, "
     "rule.url_template, rule.partner AS partner_id, conversion.id AS conversion_id, "
     "conversion.type, conversion.transaction_id, conversion.amount_minor, "
-    "conversion.currency, conversion.occurred_at, click.id AS click_id, "
+    "conversion.currency, conversion.occurred_at, conversion.status, click.id AS click_id, "
     "click.s1, click.s2, click.s3, click.s4, click.s5, "
     "tracking_link.id AS tracking_link_id, tracking_link.offer AS offer_id "
     "FROM postback_delivery AS delivery "

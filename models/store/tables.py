@@ -57,6 +57,15 @@ class Source(enum.StrEnum):
     GRAPHQL = "graphql"
 
 
+class ConversionStatus(enum.StrEnum):
+    """Where a conversion stands with the operator: held, paid, refused or charged back."""
+
+    APPROVED = "approved"
+    PENDING = "pending"
+    REJECTED = "rejected"
+    REVERSED = "reversed"
+
+
 class FirePolicy(enum.StrEnum):
     """Which of an offer's pixel fires must be signed with its fire secret."""
 
@@ -88,6 +97,8 @@ class Offer(Table):
     landing_url = Text()
     created_at = Timestamptz()
     fire_policy = Varchar(length=16, default=FirePolicy.OPEN.value, choices=FirePolicy)
+    # Its deposits arrive PENDING, to be approved or rejected once verified (issue 14).
+    hold_deposits = Boolean(default=False)
 
 
 class OfferFireSecret(Table):
@@ -179,6 +190,21 @@ class Conversion(Table):
     device_family = Varchar(length=MAX_FAMILY_LENGTH, null=True, default=None)
     # A valid signature came with it, or an API key recorded it.
     verified = Boolean(default=False)
+    # Changed only by setConversionStatus, which writes a ConversionStatusChange for each.
+    status = Varchar(length=16, default=ConversionStatus.APPROVED.value, choices=ConversionStatus)
+
+
+class ConversionStatusChange(Table):
+    """One change of a conversion's status, written in the transaction that makes it."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    conversion = ForeignKey(references=Conversion, null=False, on_delete=OnDelete.cascade)
+    from_status = Varchar(length=16, choices=ConversionStatus)
+    to_status = Varchar(length=16, choices=ConversionStatus)
+    reason = Text(null=True, default=None)
+    changed_at = Timestamptz()
+    # The name of the API key that made the change.
+    changed_by = Varchar(length=100)
 
 
 class PostbackEvent(enum.StrEnum):
@@ -266,4 +292,5 @@ TABLES: tuple[type[Table], ...] = (
     ApiKey,
     PostbackRule,
     PostbackDelivery,
+    ConversionStatusChange,
 )

@@ -46,6 +46,8 @@ class OfferRecord:
     created_at: datetime
     # Which pixel fires must be signed with the offer's fire secret.
     fire_policy: FirePolicy
+    # Its deposits arrive PENDING (read by the batch that stores each one).
+    hold_deposits: bool
 
     @property
     def cursor(self) -> Cursor:
@@ -133,7 +135,11 @@ def _name_errors(name: str) -> list[FieldError]:
 
 
 async def create_offer(
-    name: str, landing_url: str, fire_policy: FirePolicy = FirePolicy.OPEN
+    name: str,
+    landing_url: str,
+    fire_policy: FirePolicy = FirePolicy.OPEN,
+    *,
+    hold_deposits: bool = False,
 ) -> OfferRecord:
     """Store an offer; raise InvalidInputError naming every bad field."""
     errors = _name_errors(name) + landing_url_errors(landing_url)
@@ -144,6 +150,7 @@ async def create_offer(
         landing_url=ascii_landing_url(landing_url),
         created_at=datetime.now(UTC),
         fire_policy=fire_policy.value,
+        hold_deposits=hold_deposits,
     )
     await offer.save()
     return READS.mapping.record(offer.to_dict())
@@ -156,11 +163,12 @@ class OfferChanges:
     name: str | None = None
     landing_url: str | None = None
     fire_policy: FirePolicy | None = None
+    hold_deposits: bool | None = None
 
 
 async def update_offer(offer_id: uuid.UUID, changes: OfferChanges) -> OfferRecord | None:
     """Change the given fields of an offer; None if no offer has this id. A fire policy
-    takes effect with the next batch of fires, on every worker."""
+    and holding deposits take effect with the next batch of fires, on every worker."""
     errors: list[FieldError] = []
     values: dict[Column | str, Any] = {}
     if changes.name is not None:
@@ -171,6 +179,8 @@ async def update_offer(offer_id: uuid.UUID, changes: OfferChanges) -> OfferRecor
         values[Offer.landing_url] = ascii_landing_url(changes.landing_url)
     if changes.fire_policy is not None:
         values[Offer.fire_policy] = changes.fire_policy.value
+    if changes.hold_deposits is not None:
+        values[Offer.hold_deposits] = changes.hold_deposits
     if errors:
         raise InvalidInputError(errors)
     if not values:
