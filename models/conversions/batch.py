@@ -177,11 +177,14 @@ def _resolve(
         return Duplicate(existing)
 
     is_deposit = conversion.type is ConversionType.DEPOSIT
-    if is_deposit and conversion.click_id not in deposited:
-        record = replace(record, is_first_deposit=True)
-    if is_deposit and click.hold_deposits:
-        # Read from the offer as this batch finds it: a change applies to the next deposit.
-        record = replace(record, status=ConversionStatus.PENDING)
+    # The offer's holdDeposits as this batch finds it: a change applies to the next deposit.
+    is_first = is_deposit and conversion.click_id not in deposited
+    if is_first or (is_deposit and click.hold_deposits):
+        record = replace(
+            record,
+            is_first_deposit=is_first,
+            status=ConversionStatus.PENDING if click.hold_deposits else record.status,
+        )
     if conversion.test:
         # Processed like any other, but leaves nothing behind for the reports after it.
         return Recorded(record, test=True)
