@@ -21,6 +21,7 @@ from piccolo.engine.base import Engine
 from api.settings import Settings
 from models.conversions import status as statuses
 from models.keys import Scope
+from models.partners.partners import create_partner
 from models.postbacks.dispatcher import Dispatcher
 from models.store.engine import is_postgres
 from models.store.tables import (
@@ -29,6 +30,7 @@ from models.store.tables import (
     ConversionStatusChange,
     PostbackDelivery,
 )
+from models.tracking.links import create_tracking_link
 from tests.graphql_client import GraphQL, graphql_as
 from tests.postback_receiver import Receiver, receiver
 from tests.test_graphql_performance import counted_statements
@@ -120,9 +122,12 @@ async def history_count() -> int:
 async def test_new_conversions_are_approved_and_held_deposits_pending(
     client: httpx.AsyncClient, admin: GraphQL
 ) -> None:
-    created = await admin.data(CREATE_OFFER, {"hold": True})
-    assert created["createOffer"]["holdDeposits"] is True
-    open_shop, held = await new_shop("open"), await held_shop(admin)
+    created = (await admin.data(CREATE_OFFER, {"hold": True}))["createOffer"]
+    assert created["holdDeposits"] is True
+    partner = await create_partner("held")
+    link = await create_tracking_link(uuid.UUID(created["id"]), partner.id)
+    held = Shop(partner.id, uuid.UUID(created["id"]), link.id)
+    open_shop = await new_shop("open")
     for shop in (open_shop, held):
         click_id = await click_of(shop)
         await fire(client, click_id, "type=install")
@@ -439,7 +444,9 @@ async def test_a_change_queues_its_postback_event_and_it_is_delivered(
     shop = await held_shop(admin)
     url = partner_receiver.url("/ok?event={event}&status={status}&c={conversion_id}")
     await create_rule(admin, shop, ["APPROVED", "REVERSED", "DEPOSIT"], url)
-    await create_rule(admin, shop, ["REJECTED"], partner_receiver.url("/ok?rejected"))
+    await create_rule(
+        admin, shop, ["REJECTED"], partner_receiver.url("/ok?rejected={conversion_id}")
+    )
     click_id = await click_of(shop)
     await fire(client, click_id, "type=deposit&amount=40&currency=eur&transaction_id=t1")
     [id_] = (await conversion_ids(click_id)).values()
@@ -449,6 +456,7 @@ async def test_a_change_queues_its_postback_event_and_it_is_delivered(
         return [
             (request.query["event"][0], request.query["status"][0], request.query["c"][0])
             for request in partner_receiver.received
+            if "event" in request.query
         ]
 
     assert await dispatcher.run_once() == 1
@@ -461,15 +469,26 @@ async def test_a_change_queues_its_postback_event_and_it_is_delivered(
     await set_status(admin, [id_], "REVERSED")
     assert await dispatcher.run_once() == 1
     assert await dispatcher.run_once() == 0
+    # Another held deposit, rejected: only the rule naming REJECTED hears of it.
+    await fire(client, click_id, "type=deposit&amount=5&currency=eur&transaction_id=t2")
+    assert await dispatcher.run_once() == 1  # its DEPOSIT postback
+    rejected = (await conversion_ids(click_id))["t2"]
+    await set_status(admin, [rejected], "REJECTED", "fraud")
+    assert await dispatcher.run_once() == 1
+    assert await dispatcher.run_once() == 0
     assert sent() == [
         ("deposit", "pending", id_),
         ("approved", "approved", id_),
         ("reversed", "reversed", id_),
+        ("deposit", "pending", rejected),
     ]
+    assert partner_receiver.received[-1].query == {"rejected": [rejected]}
     events = await PostbackDelivery.select(PostbackDelivery.event, PostbackDelivery.status)
     assert sorted((row["event"], row["status"]) for row in events) == [
         ("approved", "delivered"),
         ("deposit", "delivered"),
+        ("deposit", "delivered"),
+        ("rejected", "delivered"),
         ("reversed", "delivered"),
     ]
 
