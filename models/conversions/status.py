@@ -19,14 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import ClassVar
 
 import asyncpg
 
 from models.conversions.queries import READS
 from models.conversions.records import ConversionRecord
 from models.errors import FieldError, InvalidInputError, text_errors
-from models.paging import Cursor
 from models.partners.access import Access
 from models.postbacks.outbox import (
     enqueue_in_postgres_transaction,
@@ -84,8 +82,6 @@ StatusOutcome = StatusChanged | ConversionNotFound | TransitionNotAllowed
 class StatusChangeRecord:
     """One entry of a conversion's status history."""
 
-    CURSOR_KIND: ClassVar[str] = "status_change"
-
     id: uuid.UUID
     conversion_id: uuid.UUID
     from_status: ConversionStatus
@@ -94,10 +90,6 @@ class StatusChangeRecord:
     changed_at: datetime
     # The name of the API key that made the change.
     changed_by: str
-
-    @property
-    def cursor(self) -> Cursor:
-        return Cursor(self.changed_at, self.id)
 
 
 HISTORY = RowMapping(ConversionStatusChange, StatusChangeRecord)
@@ -115,7 +107,6 @@ def _decide(
     ids: Sequence[uuid.UUID],
     status: ConversionStatus,
     stored: dict[uuid.UUID, Row],
-    changed_at: datetime,
 ) -> Decision[StatusOutcome]:
     """Every id's outcome, in order, as if each were changed after the ones before it: a
     repeated id finds the status its first mention set, and is `StatusChanged` again
@@ -155,14 +146,13 @@ async def set_conversion_status(
         raise InvalidInputError(errors)
     if not ids:
         return []
-    outcomes = await write_status_change(
+    return await write_status_change(
         ids,
         NewStatus(status.value, reason or None, changed_by),
         partial(_decide, ids, status),
         enqueue_postgres=partial(_enqueue_postgres, event=EVENTS.get(status)),
         enqueue_sqlite=partial(_enqueue_sqlite, event=EVENTS.get(status)),
     )
-    return outcomes
 
 
 async def _enqueue_postgres(

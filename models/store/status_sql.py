@@ -43,8 +43,8 @@ class Decision(Generic[OutcomeT]):
     changed: dict[uuid.UUID, str]
 
 
-# Given the stored conversions the ids name (locked), by id, and when the change happens.
-Decide = Callable[[dict[uuid.UUID, Row], datetime], Decision[OutcomeT]]
+# Given the stored conversions the ids name (locked), by id.
+Decide = Callable[[dict[uuid.UUID, Row]], Decision[OutcomeT]]
 # The outbox's seam, for the changed conversions, inside the transaction on the connection.
 EnqueuePostgres = Callable[[asyncpg.Connection, list[uuid.UUID]], Awaitable[None]]
 EnqueueSQLite = Callable[[sqlite3.Connection, list[uuid.UUID]], None]
@@ -91,8 +91,8 @@ async def write_status_change(
             rows = connection.execute(
                 f"SELECT * FROM conversion WHERE id IN ({_placeholders(len(wanted))})", wanted
             ).fetchall()
+            decision = decide({row["id"]: row for row in rows})
             changed_at = datetime.now(UTC)
-            decision = decide({row["id"]: row for row in rows}, changed_at)
             if changed := list(decision.changed):
                 connection.execute(
                     f"UPDATE conversion SET status = ? WHERE id IN ({_placeholders(len(changed))})",
@@ -123,7 +123,7 @@ async def write_status_change(
         rows = await connection.fetch(_POSTGRES_LOCK, wanted)
         # Taken once the rows are locked: a change that waited for another comes after it.
         changed_at = datetime.now(UTC)
-        decision = decide({row["id"]: row for row in rows}, changed_at)
+        decision = decide({row["id"]: row for row in rows})
         if changed := list(decision.changed):
             await connection.execute(_POSTGRES_UPDATE, changed, new.status)
             await enqueue_postgres(connection, changed)
