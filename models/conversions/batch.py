@@ -17,6 +17,7 @@ from typing import Any
 from models.conversions.input import ConversionInput, check_not_before_click
 from models.conversions.outcomes import (
     ClickNotFound,
+    ClickOwner,
     Conflict,
     Duplicate,
     Invalid,
@@ -67,6 +68,20 @@ def fire_terms(click: ClickState, fire: PixelFire, *, now: datetime) -> FireTerm
     )
 
 
+def owner_of(click: ClickState) -> ClickOwner | None:
+    """Whose fires on the click are: its tracking link's offer and partner."""
+    if click.offer_id is None:
+        return None
+    return ClickOwner(click.offer_id, click.partner_id)
+
+
+def _owned(outcome: Outcome, click: ClickState | None) -> Outcome:
+    """A refusal that names the click's owner, for the log of rejected fires."""
+    if click is not None and isinstance(outcome, Invalid | Conflict | SignatureRefused):
+        return replace(outcome, owner=owner_of(click))
+    return outcome
+
+
 def event_key(conversion: ConversionInput) -> EventKey | None:
     if conversion.type is not ConversionType.DEPOSIT:
         return (conversion.click_id, conversion.type, None)
@@ -75,9 +90,11 @@ def event_key(conversion: ConversionInput) -> EventKey | None:
     return (conversion.click_id, conversion.type, conversion.transaction_id)
 
 
-async def write_batch(batch: list[Report], *, new_clicks: list[list[Any]]) -> list[Outcome]:
-    """Store a batch in one transaction, after `new_clicks` (rows in the click table's
-    column order); every report's outcome, in order."""
+async def write_batch(
+    batch: list[Report], *, new_clicks: list[list[Any]], rejections: list[list[Any]]
+) -> list[Outcome]:
+    """Store a batch in one transaction, after `new_clicks` and `rejections` (rows in
+    their tables' column order); every report's outcome, in order."""
     click_ids = sorted({report.conversion.click_id for report in batch})
     deposit_keys = sorted(
         {
@@ -88,7 +105,7 @@ async def write_batch(batch: list[Report], *, new_clicks: list[list[Any]]) -> li
         }
     )
     resolution = await store_batch(
-        Batch(new_clicks, click_ids, deposit_keys),
+        Batch(new_clicks, click_ids, deposit_keys, rejections),
         partial(_resolve_batch, batch),
         # A test report writes nothing, so only a look-up can tell it is a repeat.
         look_up_repeats=any(report.conversion.test for report in batch),
@@ -117,7 +134,7 @@ def _resolve_batch(
     new_rows = []
     for report in batch:
         outcome = _resolve(report, clicks, recorded, deposited)
-        outcomes.append(outcome)
+        outcomes.append(_owned(outcome, clicks.get(report.conversion.click_id)))
         if isinstance(outcome, Recorded) and not outcome.test:
             new_rows.append(ROWS.values(outcome.conversion))
     changed = {id_: state for id_, state in clicks.items() if state.changed}
