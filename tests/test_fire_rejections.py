@@ -35,23 +35,12 @@ from models.store.engine import is_postgres
 from models.store.tables import FirePolicy, FireRejection
 from models.tracking.offers import create_offer, rotate_fire_secret
 from tests.graphql_client import graphql_as
+from tests.support import logged_rejections as logged
 from tests.support import new_click, new_link
 
 CLIENT_IP = "203.0.113.7"
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}
 PAGE = {"Referer": "https://operator.example/cashier?step=3"}
-
-
-async def logged(count: int) -> list[dict[str, Any]]:
-    """The stored rejections, oldest first, once `count` of them are there."""
-    rows: list[dict[str, Any]] = []
-    for _ in range(500):
-        rows = await FireRejection.select().order_by(FireRejection.at)
-        if len(rows) >= count:
-            break
-        await asyncio.sleep(0.01)
-    assert len(rows) == count, rows
-    return rows
 
 
 def codes(row: dict[str, Any]) -> list[tuple[str | None, str]]:
