@@ -41,7 +41,7 @@ from models.rejections.log import RejectedFire, RejectionLog
 from models.store.tables import Source
 from pixel.admission import Admitted, admit
 from pixel.client_ip import TrustedProxies
-from pixel.enrichment import request_metadata, request_origin
+from pixel.enrichment import client_address, request_metadata, request_origin
 from pixel.openapi import PixelOperation
 from pixel.query import MAX_QUERY_BYTES, read_parameters
 from pixel.rate_limit import RateLimiter
@@ -205,6 +205,12 @@ class Pixel:
                 owner = outcome.owner
             case _:
                 return
+        # The cap first, so that a flood past it costs a dictionary look-up per fire.
+        offer_id = None if owner is None else owner.offer_id
+        if not self.rejections.admits(
+            offer_id, client_address(admitted.caller, self.trusted_proxies)
+        ):
+            return
         status, errors = refusal(outcome)
         origin = request_origin(admitted.caller, self.trusted_proxies)
         self.rejections.log(

@@ -122,16 +122,19 @@ def _click_id(value: str) -> uuid.UUID | None:
 
 
 class RejectionLog:
-    """One worker's log of rejected fires, under its cap."""
+    """One worker's log of rejected fires, under its cap: a face asks `admits` before
+    it gathers anything of a fire, then `log`s the fires admitted."""
 
     def __init__(self, cap: RejectionCap) -> None:
         self.cap = cap
 
-    def log(self, fire: RejectedFire) -> bool:
-        """Queue the fire's rejection for the next batch; False when over the cap."""
-        offer_id = fire.owner.offer_id if fire.owner else None
-        if not self.cap.admits(offer_id, fire.ip):
-            return False
+    def admits(self, offer_id: uuid.UUID | None, address: str | None) -> bool:
+        """Whether one more rejection of the offer (or, without one, of the address) may
+        be logged this hour, counting it if so."""
+        return self.cap.admits(offer_id, address)
+
+    def log(self, fire: RejectedFire) -> None:
+        """Queue an admitted fire's rejection for the worker's next batch."""
         queue_rejection(
             FireRejectionRecord(
                 id=uuid.uuid4(),
@@ -139,7 +142,7 @@ class RejectionLog:
                 status=fire.status,
                 errors=[error.named() for error in fire.errors],
                 click_id=_click_id(fire.click_id),
-                offer_id=offer_id,
+                offer_id=fire.owner.offer_id if fire.owner else None,
                 partner_id=fire.owner.partner_id if fire.owner else None,
                 query=loggable_query(*fire.encoded_parameters),
                 ip=fire.ip,
@@ -147,4 +150,3 @@ class RejectionLog:
                 referrer=fire.referrer,
             )
         )
-        return True
