@@ -32,7 +32,7 @@ from models.rejections.pruning import Pruner
 from models.rejections.queries import READS, FireRejectionFilter
 from models.store import rejections_sql
 from models.store.engine import is_postgres
-from models.store.tables import FirePolicy, FireRejection
+from models.store.tables import Click, Conversion, FirePolicy, FireRejection
 from models.tracking.offers import create_offer, rotate_fire_secret
 from tests.graphql_client import graphql_as
 from tests.support import logged_rejections as logged
@@ -185,6 +185,30 @@ async def test_accepted_fires_head_and_other_statuses_are_not_logged(
     assert (await client.get(f"/convert/{click_id}?type=nope&last=1")).status_code == 422
     [row] = await logged(1)
     assert row["query"] == "type=nope&last=1"
+
+
+async def test_rejections_share_batches_with_conversions_and_clicks(
+    client: httpx.AsyncClient,
+) -> None:
+    """Fires accepted and refused at once, and tracking-link visits, ride the same
+    batches: every conversion and click is stored, every refusal logged."""
+    click_ids = [await new_click() for _ in range(10)]
+    offer = await create_offer("Mixed", "https://operator.example/welcome")
+    link = await new_link(offer.id, "mixed partner")
+    answers = await asyncio.gather(
+        *(client.get(f"/convert/{click_id}?type=install") for click_id in click_ids),
+        *(
+            client.get(f"/convert/{click_id}?type=bogus&n={n}")
+            for n, click_id in enumerate(click_ids)
+        ),
+        *(client.get(f"/track/{link.id}") for _ in range(10)),
+    )
+    assert [answer.status_code for answer in answers] == [202] * 10 + [422] * 10 + [302] * 10
+    assert await Conversion.count() == 10
+    assert await Click.count().where(Click.tracking_link == link.id) == 10
+    assert sorted(row["query"] for row in await logged(10)) == sorted(
+        f"type=bogus&n={n}" for n in range(10)
+    )
 
 
 # --- never a sig, at most 1 KiB -------------------------------------------------------
