@@ -75,13 +75,6 @@ def owner_of(click: ClickState) -> ClickOwner | None:
     return ClickOwner(click.offer_id, click.partner_id)
 
 
-def _owned(outcome: Outcome, click: ClickState | None) -> Outcome:
-    """A refusal that names the click's owner, for the log of rejected fires."""
-    if click is not None and isinstance(outcome, Invalid | Conflict | SignatureRefused):
-        return replace(outcome, owner=owner_of(click))
-    return outcome
-
-
 def event_key(conversion: ConversionInput) -> EventKey | None:
     if conversion.type is not ConversionType.DEPOSIT:
         return (conversion.click_id, conversion.type, None)
@@ -134,7 +127,7 @@ def _resolve_batch(
     new_rows = []
     for report in batch:
         outcome = _resolve(report, clicks, recorded, deposited)
-        outcomes.append(_owned(outcome, clicks.get(report.conversion.click_id)))
+        outcomes.append(outcome)
         if isinstance(outcome, Recorded) and not outcome.test:
             new_rows.append(ROWS.values(outcome.conversion))
     changed = {id_: state for id_, state in clicks.items() if state.changed}
@@ -161,7 +154,7 @@ def _resolve(
         terms = fire_terms(click, report.fire, now=conversion.received_at)
         verdict = verify_fire(terms, report.fire.signature, conversion.click_id, conversion.type)
         if isinstance(verdict, SignatureRefused):
-            return verdict
+            return replace(verdict, owner=owner_of(click))
         names_player = verdict or terms.policy is FirePolicy.OPEN
         if verdict:
             record = replace(record, verified=True)
@@ -171,11 +164,11 @@ def _resolve(
                 and conversion.transaction_id is None
             ):
                 # So that a replayed signed deposit can only ever be a repeat.
-                return Invalid([TRANSACTION_ID_REQUIRED])
+                return Invalid([TRANSACTION_ID_REQUIRED], owner_of(click))
     try:
         check_not_before_click(conversion, click.created_at)
     except InvalidInputError as invalid:
-        return Invalid(invalid.errors)
+        return Invalid(invalid.errors, owner_of(click))
 
     key = event_key(conversion)
     if key is not None and key in recorded:
@@ -190,6 +183,7 @@ def _resolve(
                     f"transaction_id {conversion.transaction_id!r} was already recorded on "
                     "this click with a different amount or currency"
                 ),
+                owner=owner_of(click),
             )
         return Duplicate(existing)
 
