@@ -20,6 +20,8 @@ from api.openapi import openapi_config, swagger_ui_assets
 from api.settings import Settings
 from models.errors import INTERNAL_ERROR, FieldError, error_body
 from models.postbacks.dispatcher import Dispatcher
+from models.rejections.log import RejectionLog
+from models.rejections.pruning import Pruner
 from models.store.engine import close_store, current_engine, open_store
 from pixel.convert import Pixel
 from pixel.enrichment import load_country_data
@@ -90,9 +92,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Every worker sends postbacks; claims keep each delivery to one at a time.
         dispatcher = Dispatcher(settings.dispatch_policy)
         await dispatcher.start()
+        # Every worker prunes old rejected fires now and then: no cron to set up.
+        pruner = Pruner(settings.fire_rejection_retention)
+        pruner.start()
         try:
             yield
         finally:
+            await pruner.stop()
             await dispatcher.stop()
             await close_store(engine)
 
@@ -131,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         retry_after_seconds=settings.retry_after_seconds,
         limiter=optional_limiter(settings.pixel_rate_limit_per_minute),
         default_fire_terms=settings.default_fire_terms,
+        rejections=RejectionLog(settings.rejection_cap()),
     )
     tracking_links = TrackingLinks(
         trusted_proxies=settings.proxies,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from models.conversions.signatures import MIN_FIRE_SECRET_LENGTH, FireTerms
 from models.postbacks.dispatcher import DispatchPolicy
 from models.postbacks.sending import SendPolicy
+from models.rejections.log import RejectionCap
 from models.store.engine import Store, create_engine
 from models.store.tables import FirePolicy
 from models.tracking.visits import QUERY_PARAMETER_NAME
@@ -111,6 +113,13 @@ class Settings(BaseSettings):
     # How often an idle dispatcher looks for due deliveries, in every worker.
     postback_poll_seconds: float = Field(default=1.0, gt=0)
 
+    # Rejected fires (docs/lifecycle.md): kept this many days, and logged at most this
+    # many per offer per hour by each worker process; fires without a known offer at most
+    # the per-address number per client address, and the per-offer number all together.
+    fire_rejection_retention_days: int = Field(default=7, gt=0)
+    fire_rejections_per_offer_per_hour: int = Field(default=1000, ge=0)
+    fire_rejections_per_address_per_hour: int = Field(default=100, ge=0)
+
     # Development mode: tracebacks in error pages, GraphiQL and GraphQL introspection;
     # never in production. `conversions serve --dev` sets it.
     conversions_dev: bool = False
@@ -160,6 +169,17 @@ class Settings(BaseSettings):
             poll_seconds=self.postback_poll_seconds,
             # A claim outlives any send it covers.
             lease_seconds=max(60.0, 6 * self.postback_timeout_seconds),
+        )
+
+    @property
+    def fire_rejection_retention(self) -> timedelta:
+        return timedelta(days=self.fire_rejection_retention_days)
+
+    def rejection_cap(self) -> RejectionCap:
+        """A worker's own counts of logged rejected fires."""
+        return RejectionCap(
+            per_offer_per_hour=self.fire_rejections_per_offer_per_hour,
+            per_address_per_hour=self.fire_rejections_per_address_per_hour,
         )
 
     @classmethod

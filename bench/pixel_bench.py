@@ -6,7 +6,9 @@ query parameters, and (B) the real app in production mode,
 both under the same server (--server) and worker count, then drives them with
 wrk, interleaved A/B/A/B, and prints the median req/s and p99 of each, the ratio
 B/A, the errors, and whether the rows stored (conversions, or clicks) equal the
-202s (or 302s) answered. Requires wrk (installed with apt-get when missing).
+202s (or 302s) answered. With --invalid every fire is a 422 on an existing click
+(amount=NaN): nothing may be stored but the log of rejected fires, within its cap.
+Requires wrk (installed with apt-get when missing).
 """
 
 from __future__ import annotations
@@ -211,12 +213,14 @@ class Target:
     clicks_file: Path
     link_id: str
     secret: str | None  # signed fires
+    invalid: bool = False  # every fire answered 422
 
 
 def drive(wrk: str, port: int, target: Target, tag: str, seconds: int, connections: int) -> Run:
     """One wrk run; signed fires are built beforehand, as Lua cannot sign."""
     clicks_file, secret = target.clicks_file, target.secret
-    script, script_arguments = "pixel.lua", [str(clicks_file), tag]
+    validity = "invalid" if target.invalid else "valid"
+    script, script_arguments = "pixel.lua", [str(clicks_file), tag, validity]
     if target.path == "track":
         script, script_arguments = "track.lua", [target.link_id, tag]
     elif secret is not None:
@@ -273,6 +277,11 @@ STORED_ROWS = {
 
 # The outbox's rows: with --rules, every stored conversion has one per rule.
 QUEUED_DELIVERIES = "SELECT count(*) FROM postback_delivery"
+# With --invalid: the rejected fires logged, at most the cap (FIRE_REJECTIONS_PER_*).
+LOGGED_REJECTIONS = "SELECT count(*) FROM fire_rejection"
+# Each worker logs at most this many per offer (or for fires without one) per clock
+# hour: the settings' default. A run may straddle an hour: twice that, then.
+REJECTIONS_PER_OFFER_PER_HOUR = 1000
 
 
 async def count(database_url: str, query: str) -> int:
@@ -352,7 +361,9 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
     secret, link_id = create_clicks(
         database_url, clicks_file, signed=arguments.signed, rules=arguments.rules
     )
-    target = Target(path, clicks_file, link_id, secret)
+    invalid = arguments.invalid and path == "convert"
+    target = Target(path, clicks_file, link_id, secret, invalid)
+    success = 422 if invalid else SUCCESS[path]
 
     ceiling_port, app_port = free_port(), free_port()
     environment = os.environ | {"DATABASE_URL": database_url}
@@ -427,6 +438,13 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
         per_request = statistics.median(database_per_request)
         database_share = f" | PostgreSQL CPU per request {per_request:.0f} µs"
     outbox = ""
+    if invalid:
+        # The 422s stored no conversion; their log holds at most each worker's cap, for
+        # the clicks' one offer (or, without a link, for fires without an offer).
+        logged = asyncio.run(count(database_url, LOGGED_REJECTIONS))
+        bound = 2 * arguments.workers * REJECTIONS_PER_OFFER_PER_HOUR
+        durable = stored == 0 and logged <= bound
+        outbox = f" | rejected fires logged {logged} (at most {bound})"
     if arguments.rules and path == "convert":
         queued = asyncio.run(count(database_url, QUEUED_DELIVERIES))
         durable = durable and queued == arguments.rules * stored
@@ -436,7 +454,7 @@ def bench_engine(engine: str, path: str, arguments: argparse.Namespace, wrk: str
         f"app {app_rate:.0f} req/s p99 {app_p99:.1f} ms | ratio {app_rate / ceiling_rate:.2f} | "
         f"worker CPU per request: app {statistics.median(cpu_per_request['app']):.0f} µs, "
         f"ceiling {statistics.median(cpu_per_request['ceiling']):.0f} µs{database_share} | "
-        f"errors {app_errors} | {SUCCESS[path]}s answered {accepted_by_app} rows stored {stored} "
+        f"errors {app_errors} | {success}s answered {accepted_by_app} rows stored {stored} "
         f"{outbox} {'OK' if durable else 'MISMATCH'}",
         flush=True,
     )
@@ -475,13 +493,22 @@ def main() -> int:
         default=0,
         help="postback rules for every deposit on the clicks' partner (the outbox's cost)",
     )
+    parser.add_argument(
+        "--invalid",
+        action="store_true",
+        help="every fire a 422 on an existing click (amount=NaN): the pixel's ratio on a "
+        "stream of rejected fires, which are logged up to their cap",
+    )
     arguments = parser.parse_args()
+    if arguments.invalid and arguments.signed:
+        parser.error("--invalid fires are unsigned")
     wrk = ensure_wrk()
     engines = ["postgres", "sqlite"] if arguments.engine == "both" else [arguments.engine]
     print(
         f"{os.cpu_count()} CPUs; {arguments.server}, {arguments.workers} workers each; "
         f"{arguments.connections} connections; {arguments.runs} runs of "
         f"{arguments.duration} s, interleaved{'; signed fires' if arguments.signed else ''}"
+        f"{'; every fire invalid (422)' if arguments.invalid else ''}"
         f"{f'; {arguments.rules} postback rules' if arguments.rules else ''}",
         flush=True,
     )

@@ -6,6 +6,7 @@ conversion alike wait for the same batch's commit, so a click id handed to a
 player always names a stored click, and a conversion fired a millisecond later,
 even in the same batch, finds it. New clicks are written first in the batch's
 transaction; the conversions' rules then run as models/conversions/batch.py says.
+Rejected fires (models/rejections/) ride the same batches, but nobody waits for them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from models.conversions.batch import Report
 from models.conversions.batch import write_batch as write_reports
 from models.conversions.outcomes import Outcome
 from models.errors import StoreUnavailable
+from models.rejections.records import FireRejectionRecord
 from models.store.group_commit import GroupCommitter, PerEventLoop
+from models.store.rows import RowMapping
+from models.store.tables import FireRejection
+
+REJECTION_ROWS = RowMapping(FireRejection, FireRejectionRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +40,42 @@ class ClickStored:
     click_id: uuid.UUID
 
 
-Write = Report | ClickWrite
-WriteOutcome = Outcome | ClickStored
+@dataclass(frozen=True, slots=True)
+class RejectionWrite:
+    """A rejected fire to log."""
+
+    record: FireRejectionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionStored:
+    pass
+
+
+Write = Report | ClickWrite | RejectionWrite
+WriteOutcome = Outcome | ClickStored | RejectionStored
+
+
+def _stored(write: ClickWrite | RejectionWrite) -> ClickStored | RejectionStored:
+    if isinstance(write, ClickWrite):
+        return ClickStored(write.record.id)
+    return RejectionStored()
 
 
 async def write_batch(batch: list[Write]) -> list[WriteOutcome]:
-    """One transaction for the batch's clicks and reports; every write's outcome, in order."""
+    """One transaction for the batch's clicks, reports and rejected fires; every write's
+    outcome, in order."""
     clicks = [write for write in batch if isinstance(write, ClickWrite)]
     reports = [write for write in batch if isinstance(write, Report)]
     new_clicks = [CLICK_READS.mapping.values(click.record) for click in clicks]
-    report_outcomes = iter(await write_reports(reports, new_clicks=new_clicks))
+    rejections = [
+        REJECTION_ROWS.values(write.record) for write in batch if isinstance(write, RejectionWrite)
+    ]
+    report_outcomes = iter(
+        await write_reports(reports, new_clicks=new_clicks, rejections=rejections)
+    )
     return [
-        ClickStored(write.record.id) if isinstance(write, ClickWrite) else next(report_outcomes)
-        for write in batch
+        next(report_outcomes) if isinstance(write, Report) else _stored(write) for write in batch
     ]
 
 
@@ -65,5 +94,11 @@ async def store_click(record: ClickRecord) -> ClickStored | StoreUnavailable:
 async def store_report(report: Report) -> Outcome:
     """Record a validated report in this worker's next batch; answered once it commits."""
     outcome = await committer().submit(report)
-    assert not isinstance(outcome, ClickStored)
+    assert not isinstance(outcome, ClickStored | RejectionStored)
     return outcome
+
+
+def queue_rejection(record: FireRejectionRecord) -> None:
+    """Log a rejected fire in this worker's next batch, without waiting for its commit:
+    the log is for debugging, not a promise, and the fire's answer does not depend on it."""
+    committer().enqueue(RejectionWrite(record))

@@ -26,17 +26,24 @@ from models.conversions.outcomes import (
     Invalid,
     Outcome,
     Recorded,
+    Refused,
     SignatureRefused,
 )
 from models.conversions.service import judge_invalid_fire, record_conversion
-from models.conversions.signatures import FireSignature, FireTerms, PixelFire
+from models.conversions.signatures import (
+    SIGNATURE_PARAMETER,
+    FireSignature,
+    FireTerms,
+    PixelFire,
+)
 from models.errors import ErrorBody, FieldError, StoreUnavailable
+from models.rejections.log import RejectedFire, RejectionLog
 from models.store.tables import Source
-from pixel.admission import admit
+from pixel.admission import Admitted, admit
 from pixel.client_ip import TrustedProxies
-from pixel.enrichment import request_metadata
+from pixel.enrichment import client_address, request_metadata, request_origin
 from pixel.openapi import PixelOperation
-from pixel.query import MAX_QUERY_BYTES, SIGNATURE_PARAMETER, read_parameters
+from pixel.query import MAX_QUERY_BYTES, read_parameters
 from pixel.rate_limit import RateLimiter
 from pixel.responses import (
     PIXEL_PATH_PREFIX,
@@ -69,20 +76,32 @@ ACCEPTED = Answer(202)
 FormReader = Callable[[], Awaitable[bytes | Answer]]
 
 
+# The answers the log of rejected fires keeps (models/rejections/).
+LOGGED_STATUSES = frozenset({401, 404, 409, 422})
+CLICK_NOT_FOUND = FieldError("click_id", "not_found", "no click has this {click_id}")
+
+
+def refusal(outcome: Refused) -> tuple[int, list[FieldError]]:
+    """A refused fire's status and errors."""
+    match outcome:
+        case Invalid(errors):
+            return 422, errors
+        case ClickNotFound():
+            return 404, [CLICK_NOT_FOUND]
+        case Conflict(message=message):
+            return 409, [FieldError("transaction_id", "conflict", message)]
+        case SignatureRefused(error):
+            return 401, [error]
+
+
 def outcome_answer(outcome: Outcome, retry_after_seconds: int) -> Answer:
     match outcome:
         case Recorded() | Duplicate():
             return ACCEPTED
-        case Invalid(errors):
-            return errors_answer(422, errors)
-        case ClickNotFound():
-            return errors_answer(
-                404, [FieldError("click_id", "not_found", "no click has this {click_id}")]
-            )
-        case Conflict(message=message):
-            return errors_answer(409, [FieldError("transaction_id", "conflict", message)])
-        case SignatureRefused(error):
-            return errors_answer(401, [error], headers=SIGNATURE_CHALLENGE)
+        case SignatureRefused():
+            return errors_answer(*refusal(outcome), headers=SIGNATURE_CHALLENGE)
+        case Invalid() | ClickNotFound() | Conflict():
+            return errors_answer(*refusal(outcome))
         case StoreUnavailable():
             return store_unavailable_answer(
                 "the store cannot take the write now; retry later", retry_after_seconds
@@ -134,6 +153,8 @@ class Pixel:
     retry_after_seconds: int
     limiter: RateLimiter | None
     default_fire_terms: FireTerms
+    # Where refused fires are logged (FIRE_REJECTIONS_PER_* settings); HEAD's are not.
+    rejections: RejectionLog
 
     async def fire(
         self, scope: Scope, click_id: str, *, dry_run: bool, read_form: FormReader | None = None
@@ -166,7 +187,44 @@ class Pixel:
                 metadata=request_metadata(admitted.caller, self.trusted_proxies),
                 fire=fire,
             )
-        return outcome_answer(outcome, self.retry_after_seconds)
+        answer = outcome_answer(outcome, self.retry_after_seconds)
+        # One look at the status: all a 202 pays. A dry run (HEAD) stores nothing, its
+        # refusal included.
+        if answer.status in LOGGED_STATUSES and not dry_run:
+            self._log_rejection(outcome, click_id, admitted, form)
+        return answer
+
+    def _log_rejection(
+        self, outcome: Outcome, click_id: str, admitted: Admitted, form: bytes
+    ) -> None:
+        """Leave a refusal for the integrator to read (fireRejections), under the cap."""
+        match outcome:
+            case ClickNotFound():
+                owner = None
+            case Invalid() | Conflict() | SignatureRefused():
+                owner = outcome.owner
+            case _:
+                return
+        # The cap first, so that a flood past it costs a dictionary look-up per fire.
+        offer_id = None if owner is None else owner.offer_id
+        if not self.rejections.admits(
+            offer_id, client_address(admitted.caller, self.trusted_proxies)
+        ):
+            return
+        status, errors = refusal(outcome)
+        origin = request_origin(admitted.caller, self.trusted_proxies)
+        self.rejections.log(
+            RejectedFire(
+                status=status,
+                errors=errors,
+                click_id=click_id,
+                owner=owner,
+                encoded_parameters=(admitted.query, form),
+                ip=origin.ip,
+                user_agent=origin.user_agent,
+                referrer=origin.referrer,
+            )
+        )
 
     def router(self) -> Router:
         """The pixel's Litestar routes: what OpenAPI describes, and every request the raw

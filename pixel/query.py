@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
+from models.conversions.signatures import SIGNATURE_PARAMETER
 from models.errors import FieldError
 
 MAX_QUERY_BYTES = 4096
 # The parameters that matter; anything else (cache busters, method=postback, ...) is ignored.
-# A signed fire's HMAC (models/conversions/signatures.py); read like the others, so
-# that it too may be given only once.
-SIGNATURE_PARAMETER = "sig"
+# A signed fire's HMAC, SIGNATURE_PARAMETER (models/conversions/signatures.py), is read
+# like the others, so that it too may be given only once.
 PIXEL_PARAMETERS = frozenset(
     {"type", "test", "player_id", "currency", "amount", "time", "transaction_id"}
     | {SIGNATURE_PARAMETER}

@@ -13,12 +13,14 @@ from schema.hardening import ConversionSchema, QuietExecutor, RequestPolicy
 from schema.keys import KeyMutation
 from schema.partners import PartnerMutation, PartnerQuery
 from schema.postbacks import PostbackMutation, PostbackQuery
+from schema.rejections import RejectionQuery
 from schema.scalars import SCALAR_MAP
 from schema.tracking import TrackingMutation, TrackingQuery
 
 schema = ConversionSchema(
     query=merge_types(
-        "Query", (ClickQuery, ConversionQuery, TrackingQuery, PartnerQuery, PostbackQuery)
+        "Query",
+        (ClickQuery, ConversionQuery, TrackingQuery, PartnerQuery, PostbackQuery, RejectionQuery),
     ),
     mutation=merge_types(
         "Mutation",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from models.conversions.input import RawConversion, parse_conversion
 from models.conversions.service import new_report
 from models.partners.partners import create_partner
 from models.store.engine import is_postgres
-from models.store.tables import TABLES, Click, Conversion, Source
+from models.store.tables import TABLES, Click, Conversion, FireRejection, Source
 from models.tracking.links import TrackingLinkRecord, create_tracking_link
 
 
@@ -54,6 +55,19 @@ async def stored_click(click_id: uuid.UUID) -> dict[str, Any]:
     click = await Click.select().where(Click.id == click_id).first()
     assert click is not None
     return click
+
+
+async def logged_rejections(count: int) -> list[dict[str, Any]]:
+    """The stored rejected fires, oldest first, once `count` of them are there: the pixel
+    queues them for its next batch and answers without waiting."""
+    rows: list[dict[str, Any]] = []
+    for _ in range(500):
+        rows = await FireRejection.select().order_by(FireRejection.at)
+        if len(rows) >= count:
+            break
+        await asyncio.sleep(0.01)
+    assert len(rows) == count, rows
+    return rows
 
 
 async def count_conversions() -> int:

@@ -78,7 +78,7 @@ from models.keys import Scope, create_api_key
 from models.partners.access import EVERYTHING
 from models.partners.partners import create_partner
 from models.postbacks.rules import create_rule
-from models.store.tables import PostbackEvent
+from models.store.tables import FireRejection, PostbackEvent
 from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from tests.graphql_client import issue_key, seed_conversion
@@ -432,6 +432,18 @@ async def _seed() -> dict[str, Any]:
         transaction_id="order-1842",
         player_id="p-77",
     )
+    # A fire the pixel refused (the deposit again, another amount): what fireRejections
+    # shows, as the pixel logs it.
+    await FireRejection(
+        at=datetime.now(UTC),
+        status=409,
+        errors='[{"field": "transaction_id", "code": "conflict", "message": "..."}]',
+        click_id=click_id,
+        offer=offer.id,
+        partner=partner.id,
+        query="type=deposit&amount=45.00&currency=eur&transaction_id=order-1842",
+        ip="203.0.113.7",
+    ).save()
     return {
         "offerId": str(offer.id),
         "trackingLinkId": str(link.id),

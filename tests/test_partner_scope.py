@@ -43,7 +43,7 @@ from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from schema.root import schema
 from tests.graphql_client import GraphQL, graphql_as, ids_of, seed_conversion
-from tests.support import new_click
+from tests.support import logged_rejections, new_click
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,32 @@ async def test_postback_deliveries_page(partner: GraphQL, world: World) -> None:
     assert await PostbackDelivery.count() == 2
 
 
+async def test_fire_rejections_page(
+    client: httpx.AsyncClient, partner: GraphQL, world: World
+) -> None:
+    """A partner sees the rejected fires on its own clicks: not another's, not a stray
+    click's, not a fire on no click at all."""
+    for click_id in (world.ours.click_id, world.theirs.click_id, world.stray_click_id):
+        assert (await client.get(f"/convert/{click_id}?type=bogus")).status_code == 422
+    assert (await client.get(f"/convert/{uuid.uuid4()}?type=install")).status_code == 404
+    await logged_rejections(4)
+    query = (
+        "query ($filter: FireRejectionFilter) { fireRejections(filter: $filter) {"
+        " totalCount edges { node { id clickId offer { id } partner { id } } } } }"
+    )
+    data = await partner.data(query)
+    [edge] = data["fireRejections"]["edges"]
+    assert edge["node"]["clickId"] == world.ours.click_id
+    assert edge["node"]["offer"] == {"id": world.ours.offer_id}
+    assert edge["node"]["partner"] == {"id": world.ours.partner_id}
+    for filter in (
+        *({"clickId": other} for other in world.not_ours("click_id")),
+        *({"offerId": other} for other in world.not_ours("offer_id")),
+        *({"partnerId": other} for other in world.not_ours("partner_id")),
+    ):
+        assert await _page_ids(partner, query, {"filter": filter}) == []
+
+
 # --- mutations ------------------------------------------------------------------------
 
 RECORD = """
@@ -460,6 +486,7 @@ COVERAGE: dict[str, Callable[..., Any]] = {
     "Mutation.recordConversion": test_record_conversion,
     "Mutation.createClick": test_create_click,
     "Query.postbackDeliveries": test_postback_deliveries_page,
+    "Query.fireRejections": test_fire_rejections_page,
     "Mutation.createPostbackRule": test_postback_rule_mutations,
     "Mutation.updatePostbackRule": test_postback_rule_mutations,
     "Mutation.deletePostbackRule": test_postback_rule_mutations,

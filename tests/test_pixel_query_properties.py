@@ -23,9 +23,10 @@ from models.conversions.input import (
     parse_conversion,
     validation_errors,
 )
+from models.conversions.signatures import SIGNATURE_PARAMETER
 from models.errors import FieldError, InvalidInputError
 from models.store.tables import MAX_ID_LENGTH, ConversionType, Currency
-from pixel.query import PIXEL_PARAMETERS, SIGNATURE_PARAMETER, read_parameters
+from pixel.query import PIXEL_PARAMETERS, read_parameters
 
 RECEIVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 # No example database: CI runs from a clean checkout and nothing should appear in the tree.

@@ -17,6 +17,7 @@ from typing import Any
 from models.conversions.input import ConversionInput, check_not_before_click
 from models.conversions.outcomes import (
     ClickNotFound,
+    ClickOwner,
     Conflict,
     Duplicate,
     Invalid,
@@ -67,6 +68,13 @@ def fire_terms(click: ClickState, fire: PixelFire, *, now: datetime) -> FireTerm
     )
 
 
+def owner_of(click: ClickState) -> ClickOwner | None:
+    """Whose fires on the click are: its tracking link's offer and partner."""
+    if click.offer_id is None:
+        return None
+    return ClickOwner(click.offer_id, click.partner_id)
+
+
 def event_key(conversion: ConversionInput) -> EventKey | None:
     if conversion.type is not ConversionType.DEPOSIT:
         return (conversion.click_id, conversion.type, None)
@@ -75,9 +83,11 @@ def event_key(conversion: ConversionInput) -> EventKey | None:
     return (conversion.click_id, conversion.type, conversion.transaction_id)
 
 
-async def write_batch(batch: list[Report], *, new_clicks: list[list[Any]]) -> list[Outcome]:
-    """Store a batch in one transaction, after `new_clicks` (rows in the click table's
-    column order); every report's outcome, in order."""
+async def write_batch(
+    batch: list[Report], *, new_clicks: list[list[Any]], rejections: list[list[Any]]
+) -> list[Outcome]:
+    """Store a batch in one transaction, after `new_clicks` and `rejections` (rows in
+    their tables' column order); every report's outcome, in order."""
     click_ids = sorted({report.conversion.click_id for report in batch})
     deposit_keys = sorted(
         {
@@ -88,7 +98,7 @@ async def write_batch(batch: list[Report], *, new_clicks: list[list[Any]]) -> li
         }
     )
     resolution = await store_batch(
-        Batch(new_clicks, click_ids, deposit_keys),
+        Batch(new_clicks, click_ids, deposit_keys, rejections),
         partial(_resolve_batch, batch),
         # A test report writes nothing, so only a look-up can tell it is a repeat.
         look_up_repeats=any(report.conversion.test for report in batch),
@@ -144,7 +154,7 @@ def _resolve(
         terms = fire_terms(click, report.fire, now=conversion.received_at)
         verdict = verify_fire(terms, report.fire.signature, conversion.click_id, conversion.type)
         if isinstance(verdict, SignatureRefused):
-            return verdict
+            return replace(verdict, owner=owner_of(click))
         names_player = verdict or terms.policy is FirePolicy.OPEN
         if verdict:
             record = replace(record, verified=True)
@@ -154,11 +164,11 @@ def _resolve(
                 and conversion.transaction_id is None
             ):
                 # So that a replayed signed deposit can only ever be a repeat.
-                return Invalid([TRANSACTION_ID_REQUIRED])
+                return Invalid([TRANSACTION_ID_REQUIRED], owner_of(click))
     try:
         check_not_before_click(conversion, click.created_at)
     except InvalidInputError as invalid:
-        return Invalid(invalid.errors)
+        return Invalid(invalid.errors, owner_of(click))
 
     key = event_key(conversion)
     if key is not None and key in recorded:
@@ -173,6 +183,7 @@ def _resolve(
                     f"transaction_id {conversion.transaction_id!r} was already recorded on "
                     "this click with a different amount or currency"
                 ),
+                owner=owner_of(click),
             )
         return Duplicate(existing)
 

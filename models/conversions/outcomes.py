@@ -9,6 +9,15 @@ from models.conversions.records import ConversionRecord
 from models.errors import FieldError, StoreUnavailable
 
 
+@dataclass(frozen=True, slots=True)
+class ClickOwner:
+    """The offer and partner of a click's tracking link: whose fires a refusal concerns,
+    for the log of rejected fires (models/rejections/)."""
+
+    offer_id: uuid.UUID
+    partner_id: uuid.UUID | None
+
+
 @dataclass(frozen=True)
 class Recorded:
     conversion: ConversionRecord
@@ -28,6 +37,7 @@ class Conflict:
 
     conversion: ConversionRecord
     message: str
+    owner: ClickOwner | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ class ClickNotFound:
 @dataclass(frozen=True)
 class Invalid:
     errors: list[FieldError]
+    # The click's, when the fire named one that exists.
+    owner: ClickOwner | None = None
 
 
 @dataclass(frozen=True)
@@ -45,8 +57,11 @@ class SignatureRefused:
     """A pixel fire whose offer needs a signature it lacks, or with a wrong one."""
 
     error: FieldError
+    owner: ClickOwner | None = None
 
 
+# The outcomes a pixel answers with an error the log of rejected fires keeps.
+Refused = Invalid | ClickNotFound | Conflict | SignatureRefused
 Outcome = (
     Recorded | Duplicate | Conflict | ClickNotFound | Invalid | SignatureRefused | StoreUnavailable
 )

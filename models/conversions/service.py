@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 from models.clicks import queries as clicks
-from models.conversions.batch import Report, fire_terms
+from models.conversions.batch import Report, fire_terms, owner_of
 from models.conversions.input import ConversionInput, RawConversion, parse_conversion
 from models.conversions.outcomes import ClickNotFound, Invalid, Outcome, SignatureRefused
 from models.conversions.records import ConversionRecord
@@ -95,4 +95,7 @@ async def judge_invalid_fire(
     if click is None:
         return Invalid(errors)
     verdict = verify_fire(fire_terms(click, fire, now=now), fire.signature, click_id, raw.type)
-    return verdict if isinstance(verdict, SignatureRefused) else Invalid(errors)
+    owner = owner_of(click)
+    if isinstance(verdict, SignatureRefused):
+        return SignatureRefused(verdict.error, owner)
+    return Invalid(errors, owner)

@@ -19,6 +19,8 @@ from models.conversions.outcomes import SignatureRefused
 from models.errors import FieldError
 from models.store.tables import ConversionType, FirePolicy
 
+# The parameter that carries a fire's signature; never stored, never logged.
+SIGNATURE_PARAMETER = "sig"
 # The parameters of the part-one table, in the canonical string's (alphabetical) order.
 SIGNED_PARAMETERS = ("amount", "currency", "player_id", "test", "time", "transaction_id", "type")
 

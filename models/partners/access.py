@@ -1,8 +1,9 @@
 """Whose data a caller may see: the one place partner scoping is decided.
 
 An API key bound to a partner sees only that partner's tracking links, their clicks,
-those clicks' conversions and their status history, the offers its links promote, the
-partner itself, and its postback rules and their deliveries.
+those clicks' conversions and their status history, the offers its links promote,
+the partner itself, its postback rules and their deliveries, and the rejected fires on
+its clicks.
 Every read of the store goes through `TableReads` (models/store/reads.py), which
 takes an `Access` on every method and adds `Access.conditions` to its query, so a
 row outside the partner's data is simply not found: a null, a shorter page, a
@@ -22,6 +23,7 @@ from models.store.tables import (
     Click,
     Conversion,
     ConversionStatusChange,
+    FireRejection,
     Offer,
     Partner,
     PostbackDelivery,
@@ -48,6 +50,9 @@ _OWNED_BY: dict[type[Table], Callable[[uuid.UUID], Condition]] = {
     ),
     PostbackRule: lambda partner_id: PostbackRule.partner == partner_id,
     PostbackDelivery: lambda partner_id: PostbackDelivery.rule._.partner == partner_id,
+    # Fires on its links' clicks; a fire on no such click, or on a click without a
+    # link, is no partner's.
+    FireRejection: lambda partner_id: FireRejection.partner == partner_id,
 }
 
 

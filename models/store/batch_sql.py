@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -39,7 +39,7 @@ from models.store.outbox_sql import (
     postgres_enqueue,
     sqlite_enqueue,
 )
-from models.store.tables import Click, Conversion
+from models.store.tables import Click, Conversion, FireRejection
 
 OutcomeT = TypeVar("OutcomeT")
 # A click's deposit with a given transaction id, the one kind of event a batch must
@@ -60,6 +60,9 @@ class ClickState:
     previous_fire_secret_expires_at: datetime | None
     # Whether the offer holds deposits (they arrive PENDING); None without a tracking link.
     hold_deposits: bool | None
+    # The click's tracking link's offer and partner; None without a link.
+    offer_id: uuid.UUID | None = None
+    partner_id: uuid.UUID | None = None
     changed: bool = False
 
     @classmethod
@@ -77,6 +80,8 @@ _CLICK_STATE = (
     "previous_fire_secret",
     "previous_fire_secret_expires_at",
     "hold_deposits",
+    "offer_id",
+    "partner_id",
 )
 # A click, the fire terms of its offer and whether it holds deposits, one index look-up
 # per table.
@@ -85,7 +90,8 @@ _CLICK_STATE_SELECT = (
     "offer.hold_deposits, "
     "offer_fire_secret.secret AS fire_secret, "
     "offer_fire_secret.previous_secret AS previous_fire_secret, "
-    "offer_fire_secret.previous_expires_at AS previous_fire_secret_expires_at "
+    "offer_fire_secret.previous_expires_at AS previous_fire_secret_expires_at, "
+    "tracking_link.offer AS offer_id, tracking_link.partner AS partner_id "
     "FROM click LEFT JOIN tracking_link ON tracking_link.id = click.tracking_link "
     "LEFT JOIN offer ON offer.id = tracking_link.offer "
     "LEFT JOIN offer_fire_secret ON offer_fire_secret.offer = offer.id "
@@ -107,6 +113,7 @@ Resolver = Callable[[dict[uuid.UUID, ClickState], Sequence[Row]], Resolution[Out
 
 CONVERSION_COLUMNS: tuple[Column, ...] = tuple(Conversion._meta.columns)
 CLICK_COLUMNS: tuple[Column, ...] = tuple(Click._meta.columns)
+REJECTION_COLUMNS: tuple[Column, ...] = tuple(FireRejection._meta.columns)
 _POSTGRES_TYPES: dict[type[Column], str] = {
     ForeignKey: "uuid",  # every foreign key here references a UUID primary key
     UUID: "uuid",
@@ -161,6 +168,8 @@ _RECORDED_EVENTS = (
 )
 _INSERT_CONVERSIONS = _unnest_insert("conversion", CONVERSION_COLUMNS)
 _INSERT_CLICKS = _unnest_insert("click", CLICK_COLUMNS)
+# A batch retried report by report may meet its rejected fires already stored.
+_INSERT_REJECTIONS = f"{_unnest_insert('fire_rejection', REJECTION_COLUMNS)} ON CONFLICT DO NOTHING"
 
 
 def _update_clicks(first_parameter: int) -> str:
@@ -207,6 +216,9 @@ class Batch:
     # The clicks the batch's reports name, sorted, and the deposits they may repeat.
     click_ids: list[uuid.UUID]
     deposit_keys: list[DepositKey]
+    # Rejected fires to log (models/rejections/), in the fire_rejection table's column
+    # order: they ride the batch and change nothing else in it.
+    rejections: list[list[Any]] = field(default_factory=list)
 
 
 async def write_batch(
@@ -227,9 +239,14 @@ async def write_batch(
         )
     if not batch.click_ids:
         # New clicks alone (the tracking link's batches): one statement, which commits
-        # on its own, without BEGIN and COMMIT round trips.
+        # on its own, without BEGIN and COMMIT round trips. Rejected fires are a log,
+        # not a promise: theirs commit apart, first, so that a failure of the clicks'
+        # statement, retried click by click, meets no click already stored.
         async with engine.autocommit_connection() as connection:
-            await connection.execute(_INSERT_CLICKS, *_columns(batch.new_clicks))
+            if batch.rejections:
+                await connection.execute(_INSERT_REJECTIONS, *_columns(batch.rejections))
+            if batch.new_clicks:
+                await connection.execute(_INSERT_CLICKS, *_columns(batch.new_clicks))
         return Resolution([], [], {})
     try:
         return await _postgres_transaction(engine, batch, resolve, look_up_repeats=look_up_repeats)
@@ -267,6 +284,8 @@ async def write_postgres(
     """
     if batch.new_clicks:
         await connection.execute(_INSERT_CLICKS, *_columns(batch.new_clicks))
+    if batch.rejections:
+        await connection.execute(_INSERT_REJECTIONS, *_columns(batch.rejections))
     click_ids, deposit_keys = batch.click_ids, batch.deposit_keys
     clicks = {
         row["id"]: ClickState.of(row) for row in await connection.fetch(_LOCK_CLICKS, click_ids)
@@ -315,6 +334,10 @@ _SQLITE_INSERT_CLICKS = (
     f"INSERT INTO click ({_column_names(CLICK_COLUMNS)}) "
     f"VALUES ({_placeholders(len(CLICK_COLUMNS))})"
 )
+_SQLITE_INSERT_REJECTIONS = (
+    f"INSERT INTO fire_rejection ({_column_names(REJECTION_COLUMNS)}) "
+    f"VALUES ({_placeholders(len(REJECTION_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
 
 
 def write_sqlite(
@@ -324,6 +347,8 @@ def write_sqlite(
     holds the database's write lock: no row locks are needed."""
     if batch.new_clicks:
         connection.executemany(_SQLITE_INSERT_CLICKS, batch.new_clicks)
+    if batch.rejections:
+        connection.executemany(_SQLITE_INSERT_REJECTIONS, batch.rejections)
     if not batch.click_ids:
         return Resolution([], [], {})  # new clicks alone: nothing to look up or decide
     click_ids, deposit_keys = batch.click_ids, batch.deposit_keys

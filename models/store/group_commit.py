@@ -16,7 +16,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from models.store.engine import current_engine, is_store_unavailable, write_budget
 
@@ -57,14 +57,13 @@ class GroupCommitter(Generic[ReportT, OutcomeT]):
         self._queue: deque[_Waiting[ReportT, OutcomeT]] = deque()
         self._flusher: asyncio.Task[None] | None = None
 
-    async def submit(self, report: ReportT) -> OutcomeT:
-        """Queue the report and wait for its batch's commit, or for its deadline.
+    def enqueue(self, report: ReportT) -> None:
+        """Queue the report for the next batch without waiting for its commit: for writes
+        no answer depends on (a log). Its outcome, a failure included, is dropped."""
+        answer = self._queue_report(report)
+        answer.add_done_callback(_drop_outcome)
 
-        The flusher owns every deadline: a batch runs under the earliest deadline of its
-        reports, and a report still queued at its deadline is answered unavailable
-        without reaching the store. A caller that goes away cancels only its own
-        answer, never the batch it shares.
-        """
+    def _queue_report(self, report: ReportT) -> asyncio.Future[OutcomeT]:
         loop = asyncio.get_running_loop()
         budget = write_budget(current_engine())
         waiting = _Waiting[ReportT, OutcomeT](
@@ -75,7 +74,17 @@ class GroupCommitter(Generic[ReportT, OutcomeT]):
         self._queue.append(waiting)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
-        return await waiting.answer
+        return waiting.answer
+
+    async def submit(self, report: ReportT) -> OutcomeT:
+        """Queue the report and wait for its batch's commit, or for its deadline.
+
+        The flusher owns every deadline: a batch runs under the earliest deadline of its
+        reports, and a report still queued at its deadline is answered unavailable
+        without reaching the store. A caller that goes away cancels only its own
+        answer, never the batch it shares.
+        """
+        return await self._queue_report(report)
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -130,6 +139,13 @@ class GroupCommitter(Generic[ReportT, OutcomeT]):
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(outcome)
+
+
+def _drop_outcome(answer: asyncio.Future[Any]) -> None:
+    # Retrieved, so that asyncio does not report a failure nobody awaited; the flusher
+    # has already logged it.
+    if not answer.cancelled():
+        answer.exception()
 
 
 class PerEventLoop(Generic[ReportT, OutcomeT]):

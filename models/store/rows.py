@@ -3,7 +3,8 @@
 A record is a dataclass whose fields are its table's columns by name, except that a
 foreign key column `click` is the field `click_id`, and a field whose type is itself
 a dataclass (a click's `sub_ids`) spreads over the columns named after its fields.
-Enum fields hold their enum, booleans are booleans on both engines. Nothing here
+Enum fields hold their enum, booleans are booleans on both engines, and a list field
+is stored as JSON text (a rejected fire's errors). Nothing here
 names a column: adding one touches the table, its migration and the record.
 """
 
@@ -16,6 +17,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+import msgspec
 from piccolo.table import Table
 
 RecordT = TypeVar("RecordT")
@@ -38,6 +40,8 @@ def _reader(hint: Any) -> Callable[[Any], Any] | None:
     if plain is bool:
         # SQLite hands booleans back as 0 and 1.
         return lambda value: None if value is None else bool(value)
+    if typing.get_origin(plain) is list:
+        return lambda value: None if value is None else msgspec.json.decode(value, type=plain)
     return None
 
 
@@ -45,6 +49,8 @@ def _writer(hint: Any) -> Callable[[Any], Any] | None:
     plain = _plain_type(hint)
     if isinstance(plain, type) and issubclass(plain, enum.Enum):
         return lambda value: None if value is None else value.value
+    if typing.get_origin(plain) is list:
+        return lambda value: None if value is None else msgspec.json.encode(value).decode()
     return None
 
 

@@ -282,6 +282,28 @@ class ApiKey(Table):
     partner = ForeignKey(references=Partner, null=True, default=None, on_delete=OnDelete.restrict)
 
 
+class FireRejection(Table):
+    """A pixel fire answered 401, 404, 409 or 422, kept for an integrator to see why
+    (models/rejections/): never its `sig`. Pruned after FIRE_REJECTION_RETENTION_DAYS."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    at = Timestamptz()
+    # The HTTP status the fire was answered.
+    status = SmallInt()
+    # The answer's errors as JSON: [{"field": ..., "code": ..., "message": ...}].
+    errors = Text()
+    # Not a foreign key: a 404's click is one that does not exist. None when unreadable.
+    click_id = UUID(null=True, default=None)
+    # From the click's tracking link, when the click exists and has one.
+    offer = ForeignKey(references=Offer, null=True, default=None, on_delete=OnDelete.cascade)
+    partner = ForeignKey(references=Partner, null=True, default=None, on_delete=OnDelete.cascade)
+    # The fire's parameters as received, every `sig` taken out, cut to 1 KiB.
+    query = Text(null=True, default=None)
+    ip = Varchar(length=45, null=True, default=None)
+    user_agent = Text(null=True, default=None)
+    referrer = Text(null=True, default=None)
+
+
 TABLES: tuple[type[Table], ...] = (
     Offer,
     OfferFireSecret,
@@ -293,4 +315,5 @@ TABLES: tuple[type[Table], ...] = (
     PostbackRule,
     PostbackDelivery,
     ConversionStatusChange,
+    FireRejection,
 )
