@@ -45,6 +45,8 @@ MAX_LINE_BYTES = 64 * 1024
 # queued behind the one being written, and every row's wait stays well inside the
 # store's write budget (STORE_TIMEOUT_SECONDS).
 IN_FLIGHT = 4 * MAX_BATCH_SIZE
+# How many rows are read between two chances for the group commit to run.
+YIELD_EVERY_ROWS = 20
 # How many rows pass between two progress reports.
 PROGRESS_EVERY_ROWS = 500
 # Bytes read at a time while skipping the rest of a line that is too long.
@@ -157,6 +159,10 @@ async def _pipeline(
         if isinstance(row, _Row):
             task = asyncio.create_task(record_conversion(_raw(row, dry_run), source=Source.IMPORT))
         in_flight.append((row, task))
+        if number % YIELD_EVERY_ROWS == 0:
+            # Let the flusher start its next batch now: the store then writes it while
+            # these rows are read, instead of waiting for the reading to pause.
+            await asyncio.sleep(0)
         if len(in_flight) >= IN_FLIGHT:
             await _settle(*in_flight.popleft(), columns, rejects, progress)
             if progress.rows % PROGRESS_EVERY_ROWS == 0:
@@ -219,9 +225,9 @@ def _judged(outcome: outcomes.Outcome) -> tuple[str, list[FieldError]]:
 
 
 def _described(error: FieldError) -> str:
+    """`[code] message`: the messages name their fields, as the pixel's do."""
     named = error.named()
-    prefix = f"{named.field}: " if named.field else ""
-    return f"{prefix}{named.message} [{named.code}]"
+    return f"[{named.code}] {named.message}"
 
 
 def _raw(row: _Row, dry_run: bool) -> RawConversion:
