@@ -34,7 +34,14 @@ from models.conversions.imports import (
     import_rows,
     read_header,
 )
-from models.store.engine import close_store, current_engine, open_store
+from models.store.engine import (
+    StoreUnavailableError,
+    check_store,
+    close_store,
+    current_engine,
+    is_store_unavailable,
+    open_store,
+)
 
 EXIT_ACCEPTED = 0
 EXIT_REJECTED = 1
@@ -42,6 +49,7 @@ EXIT_NOT_IMPORTED = 2
 # What a shell reports for a command ended by Ctrl-C.
 EXIT_INTERRUPTED = 130
 PLAIN_STEPS = 10
+SETTLE_SECONDS = 0.2
 
 
 def default_rejects_path(path: Path) -> Path:
@@ -82,11 +90,22 @@ def _run(
     async def rows() -> None:
         # The command runs its own store and group commit, as a served worker does.
         engine = current_engine()
-        await open_store(
-            engine,
-            pool_min_size=settings.database_pool_min_size,
-            pool_max_size=settings.database_pool_max_size,
-        )
+        try:
+            await open_store(
+                engine,
+                pool_min_size=settings.database_pool_min_size,
+                pool_max_size=settings.database_pool_max_size,
+            )
+            # Before the first row: a store that is down means nothing to import into.
+            await check_store(engine)
+        except Exception as error:
+            if not is_store_unavailable(error):
+                raise
+            await close_store(engine)
+            # The worker thread of aiosqlite's failed connection still answers on this
+            # loop: let it, or it prints a traceback once asyncio.run has closed the loop.
+            await asyncio.sleep(SETTLE_SECONDS)
+            raise StoreUnavailableError(str(error)) from error
         try:
             await import_rows(source, progress, rejects, dry_run=dry_run, on_progress=display.show)
         finally:
@@ -95,6 +114,12 @@ def _run(
     try:
         with display:
             asyncio.run(rows())
+    except StoreUnavailableError as error:
+        print(
+            f"conversions import: the store is unavailable ({error}); nothing was stored",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_IMPORTED
     except KeyboardInterrupt:
         print(
             f"conversions import: interrupted after line {progress.line:,}. What was "

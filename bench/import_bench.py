@@ -135,7 +135,12 @@ def bench(engine: str, rows: int, directory: Path) -> None:
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
     print("  " + summary.rstrip().replace("\n", "\n  "))
-    print(f"  exit status {process.returncode}; peak RSS {usage.ru_maxrss // 1024} MiB")
+    cpu = usage.ru_utime + usage.ru_stime
+    print(
+        f"  exit status {process.returncode}; peak RSS {usage.ru_maxrss // 1024} MiB; "
+        f"CPU {cpu:.0f} s, {rows / cpu:,.0f} rows per CPU-second of the command "
+        "(its ceiling on a core of its own; on SQLite the writes are part of it)"
+    )
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import re
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from piccolo.engine.base import Engine
 
+from models.store.engine import is_postgres
 from models.store.tables import Click, Conversion
 from tests.support import new_click
 from tests.test_cli import CONVERSIONS
@@ -38,7 +40,7 @@ class Run:
         return int(match[1].replace(",", ""))
 
 
-def run_import(*arguments: str | Path) -> Run:
+def run_import(*arguments: str | Path, database_url: str | None = None) -> Run:
     # stdin, stdout and stderr are pipes: not a terminal.
     result = subprocess.run(
         [CONVERSIONS, "import", *map(str, arguments)],
@@ -46,6 +48,7 @@ def run_import(*arguments: str | Path) -> Run:
         text=True,
         timeout=120,
         check=False,
+        env=os.environ | ({"DATABASE_URL": database_url} if database_url else {}),
     )
     return Run(result.returncode, result.stdout, result.stderr)
 
@@ -326,3 +329,17 @@ def _interrupted(source: Path) -> tuple[int, str]:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     return process.returncode, progress + stderr
+
+
+async def test_a_store_that_is_down_imports_nothing(db: Engine, tmp_path: Path) -> None:
+    click_id = await new_click()
+    source = write(tmp_path / "in.csv", f"{HEADER}\n{click_id},install,,,,\n")
+    if is_postgres(db):
+        unreachable = "postgresql://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    else:
+        unreachable = f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"
+    run = run_import(source, database_url=unreachable)
+    assert run.status == 2, run
+    assert "the store is unavailable" in run.stderr
+    assert "nothing was stored" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -194,6 +194,7 @@ async def _settle(
             progress.stopped_at_line = row.line
         if (
             isinstance(outcome, outcomes.Recorded)
+            and not outcome.test
             and outcome.conversion.type is ConversionType.DEPOSIT
             and outcome.conversion.transaction_id is None
         ):
