@@ -85,7 +85,11 @@ def _run(
     dry_run: bool,
 ) -> int:
     console = Console(stderr=True)
-    display = _Bar(console) if console.is_terminal else _PlainLines(sys.stderr, path)
+    display = (
+        _Bar(console, progress.total_bytes)
+        if console.is_terminal
+        else _PlainLines(sys.stderr, path)
+    )
 
     async def rows() -> None:
         # The command runs its own store and group commit, as a served worker does.
@@ -141,7 +145,7 @@ class _RowsPerSecond(ProgressColumn):
 class _Bar:
     """rich's progress bar over the bytes of the file read so far."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, total_bytes: int) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -150,7 +154,7 @@ class _Bar:
             TimeRemainingColumn(),
             console=console,
         )
-        self._task = self._progress.add_task("line 1", total=None, rows_per_second=0.0)
+        self._task = self._progress.add_task("line 1", total=total_bytes, rows_per_second=0.0)
 
     def __enter__(self) -> _Bar:
         self._progress.start()
