@@ -210,11 +210,13 @@ class ConversionMutation:
         self, info: Info[GraphQLContext, None], inputs: list[RecordConversionInput]
     ) -> list[RecordConversionResult]:
         try:
-            outcomes = await record_conversions(
+            answers = await record_conversions(
                 [input.to_raw() for input in inputs],
                 source=Source.GRAPHQL,
                 access=info.context.access,
             )
         except InvalidInputError as invalid:
             raise bad_user_input("too many inputs", invalid.errors) from invalid
-        return [_result(outcome) for outcome in outcomes]
+        # One input the store could not take fails the call (STORE_UNAVAILABLE), as it
+        # fails recordConversion: a retry answers the stored ones as repeats.
+        return [_result(outcome) for outcome in answers]
