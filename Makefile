@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # e.g. make bench BENCH_ARGS="--server granian --engine postgres"
 BENCH_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint typecheck format bench bench-reads bench-memory bench-header soak soak-postbacks clean
+.PHONY: install run test test-sqlite test-postgres lint typecheck format bench bench-reads bench-memory bench-header bench-import soak soak-postbacks clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ bench-memory: install
 ## A worker's memory under a 200 MB request header, and half-sent requests, before/after.
 bench-header: install
 	$(BIN)/python bench/header_bench.py
+
+## `conversions import` of a 1,000,000-row CSV on SQLite and PostgreSQL: rows/s and memory.
+## e.g. make bench-import IMPORT_BENCH_ARGS="--rows 100000 --engine postgres"
+bench-import: install
+	$(BIN)/python bench/import_bench.py $(IMPORT_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .test-conversions.sqlite*

@@ -1,4 +1,4 @@
-"""`conversions`: serve the app, migrate the store, manage API keys."""
+"""`conversions`: serve the app, migrate the store, manage API keys, import conversions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from api.server import PROTOCOLS
@@ -131,6 +132,20 @@ def _revoke_api_key(arguments: argparse.Namespace) -> int:
     return 1
 
 
+def _import(arguments: argparse.Namespace) -> int:
+    from api.imports import EXIT_NOT_IMPORTED, run_import
+
+    settings = _settings_or_errors()
+    if isinstance(settings, list):
+        print("conversions import: invalid settings:", file=sys.stderr)
+        for error in settings:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_NOT_IMPORTED
+    return run_import(
+        settings, arguments.file, rejects_path=arguments.rejects, dry_run=arguments.dry_run
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conversions", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +211,28 @@ def build_parser() -> argparse.ArgumentParser:
     revoke_key = commands.add_parser("revoke-api-key", help="revoke an API key by its id")
     revoke_key.add_argument("key_id", type=uuid.UUID, help="the id list-api-keys shows")
     revoke_key.set_defaults(handler=_revoke_api_key)
+
+    import_ = commands.add_parser(
+        "import",
+        help="record conversions from a CSV file (docs/lifecycle.md); exit 0: every row "
+        "recorded or a repeat, 1: rows rejected, 2: nothing imported",
+    )
+    import_.add_argument(
+        "file", type=Path, metavar="FILE.csv", help="a header row, then one conversion a line"
+    )
+    import_.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every row as a test fire (values, click, time, repeats) and store nothing",
+    )
+    import_.add_argument(
+        "--rejects",
+        type=Path,
+        metavar="FILE",
+        help="where the rejected rows go, with line numbers and errors "
+        "(default: FILE.rejects.csv beside FILE.csv)",
+    )
+    import_.set_defaults(handler=_import)
     return parser
 
 

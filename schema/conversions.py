@@ -12,13 +12,14 @@ import strawberry
 from strawberry import Info
 
 from models.conversions import outcomes, queries
+from models.conversions.bulk import MAX_BULK_REPORTS, record_conversions
 from models.conversions.input import RawConversion, format_amount
 from models.conversions.records import ConversionRecord
 from models.conversions.service import record_conversion
-from models.errors import StoreUnavailable
+from models.errors import InvalidInputError, StoreUnavailable
 from models.store.tables import ConversionStatus, ConversionType, Currency, Source
 from schema.context import GraphQLContext
-from schema.errors import FieldErrorType, store_unavailable
+from schema.errors import FieldErrorType, bad_user_input, store_unavailable
 from schema.permissions import CanRead, CanWrite
 from schema.relay import After, Connection, First, conditions_of, node, node_of, node_or_none
 from schema.scalars import written
@@ -217,3 +218,25 @@ class ConversionMutation:
             input.to_raw(), source=Source.GRAPHQL, access=info.context.access
         )
         return _result(outcome)
+
+    @strawberry.mutation(
+        permission_classes=[CanWrite],
+        description=f"Record up to {MAX_BULK_REPORTS:,} reports in one request: one result "
+        "per input, in order, each exactly as recordConversion would answer it (an input "
+        "repeating an earlier one of the list is its DuplicateConversion). More inputs: "
+        "an error, and nothing is stored.",
+    )
+    async def record_conversions(
+        self, info: Info[GraphQLContext, None], inputs: list[RecordConversionInput]
+    ) -> list[RecordConversionResult]:
+        try:
+            answers = await record_conversions(
+                [input.to_raw() for input in inputs],
+                source=Source.GRAPHQL,
+                access=info.context.access,
+            )
+        except InvalidInputError as invalid:
+            raise bad_user_input("too many inputs", invalid.errors) from invalid
+        # One input the store could not take fails the call (STORE_UNAVAILABLE), as it
+        # fails recordConversion: a retry answers the stored ones as repeats.
+        return [_result(outcome) for outcome in answers]

@@ -332,6 +332,29 @@ async def test_record_conversion(partner: GraphQL, world: World) -> None:
     assert await Conversion.count().where(Conversion.click == world.stray_click_id) == 1
 
 
+RECORD_MANY = """
+mutation ($inputs: [RecordConversionInput!]!) {
+  recordConversions(inputs: $inputs) {
+    __typename
+    ... on ClickNotFound { clickId }
+  }
+}
+"""
+
+
+async def test_record_conversions(partner: GraphQL, world: World) -> None:
+    others = world.not_ours("click_id")
+    inputs = [{"clickId": world.ours.click_id, "type": "INSTALL"}] + [
+        {"clickId": other, "type": "INSTALL"} for other in others
+    ]
+    answer = await partner.data(RECORD_MANY, {"inputs": inputs})
+    assert answer["recordConversions"] == [{"__typename": "ConversionRecorded"}] + [
+        {"__typename": "ClickNotFound", "clickId": other} for other in others
+    ]
+    assert await Conversion.count().where(Conversion.click == world.theirs.click_id) == 1
+    assert await Conversion.count().where(Conversion.click == world.stray_click_id) == 1
+
+
 RULE_MUTATIONS = {
     "updatePostbackRule": (
         "mutation ($id: UUID!) { updatePostbackRule(id: $id, input: {enabled: false}) {"
@@ -484,6 +507,7 @@ COVERAGE: dict[str, Callable[..., Any]] = {
     "Query.partner": test_partner_by_id,
     "Query.partners": test_partners_page,
     "Mutation.recordConversion": test_record_conversion,
+    "Mutation.recordConversions": test_record_conversions,
     "Mutation.createClick": test_create_click,
     "Query.postbackDeliveries": test_postback_deliveries_page,
     "Query.fireRejections": test_fire_rejections_page,

@@ -10,6 +10,7 @@ that each face maps to its own answer.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Container
 from datetime import UTC, datetime
 
 from models.clicks import queries as clicks
@@ -34,6 +35,7 @@ async def record_conversion(
     received_at: datetime | None = None,
     fire: PixelFire | None = None,
     access: Access = EVERYTHING,
+    visible_clicks: Container[uuid.UUID] | None = None,
 ) -> Outcome:
     """Record a report: a pixel `fire` is held to its click's fire terms; without one
     the caller vouches for the report (an API key) and it is recorded as verified.
@@ -42,7 +44,8 @@ async def record_conversion(
     and checks only that a click exists), an API key's for GraphQL. A partner's key
     records only on its partner's clicks: on any other the outcome is ClickNotFound,
     exactly as for an id that names no click, and only once the input is valid, as
-    that one's would be."""
+    that one's would be. `visible_clicks`: the clicks `access` sees, when a bulk caller
+    looked them up once for all its reports (models/conversions/bulk.py)."""
     received_at = received_at or datetime.now(UTC)
     try:
         conversion = parse_conversion(raw, received_at=received_at)
@@ -50,8 +53,11 @@ async def record_conversion(
         if fire is None:
             return Invalid(invalid.errors)
         return await judge_invalid_fire(raw, fire, invalid.errors, now=received_at)
-    if not access.is_everything and not await clicks.READS.by_ids(access, [conversion.click_id]):
-        return ClickNotFound(conversion.click_id)
+    if not access.is_everything:
+        if visible_clicks is None:
+            visible_clicks = await clicks.READS.by_ids(access, [conversion.click_id])
+        if conversion.click_id not in visible_clicks:
+            return ClickNotFound(conversion.click_id)
     return await store_report(new_report(conversion, source=source, metadata=metadata, fire=fire))
 
 

@@ -55,6 +55,8 @@ class Stage(enum.IntEnum):
 class Source(enum.StrEnum):
     PIXEL = "pixel"
     GRAPHQL = "graphql"
+    # `conversions import FILE.csv` (models/conversions/imports.py).
+    IMPORT = "import"
 
 
 class ConversionStatus(enum.StrEnum):
