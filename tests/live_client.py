@@ -60,13 +60,16 @@ class LiveSocket:
     connection: ClientConnection
     received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     errors: dict[str, list[Any]] = field(default_factory=dict)
-    # When each message arrived (time.monotonic()), by subscription id.
+    # When each message arrived (time.time(), the server's clock too), by subscription id.
     arrived_at: dict[str, list[float]] = field(default_factory=dict)
 
     async def subscribe(
-        self, operation_id: str = "1", variables: dict[str, Any] | None = None
+        self,
+        operation_id: str = "1",
+        variables: dict[str, Any] | None = None,
+        query: str = CONVERSION_RECORDED,
     ) -> None:
-        payload: dict[str, Any] = {"query": CONVERSION_RECORDED}
+        payload: dict[str, Any] = {"query": query}
         if variables is not None:
             payload["variables"] = variables
         await self.send({"id": operation_id, "type": "subscribe", "payload": payload})
@@ -108,7 +111,7 @@ class LiveSocket:
             else:
                 conversion = payload["data"]["conversionRecorded"]
                 self.received.setdefault(message["id"], []).append(conversion)
-                self.arrived_at.setdefault(message["id"], []).append(time.monotonic())
+                self.arrived_at.setdefault(message["id"], []).append(time.time())
         elif message["type"] == "error":
             self.errors.setdefault(message["id"], []).extend(message["payload"])
 
