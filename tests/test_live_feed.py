@@ -7,9 +7,13 @@ tests/test_live_feed_served.py."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -38,6 +42,7 @@ from tests.live_client import (
     subscribed_here,
 )
 from tests.support import count_conversions, new_click, validated_report
+from tests.test_docs import REPO, fenced_blocks
 
 
 @pytest.fixture
@@ -241,3 +246,50 @@ async def test_notices_leave_on_commit_with_ids_only_in_chunks(db: object) -> No
     assert len(notices) == 3  # one for the first batch, two for the 150 of the second
     stored = await Conversion.select(Conversion.id).where(Conversion.click == click_id)
     assert sorted(ids) == sorted(row["id"] for row in stored)
+
+
+def _python_example() -> str:
+    """The Python block of docs/dashboards.md's live feed section."""
+    dashboards = REPO / "docs" / "dashboards.md"
+    section = dashboards.read_text().split("## Live feed: conversionRecorded")[1].split("\n## ")[0]
+    [block] = [
+        block
+        for block in fenced_blocks(dashboards)
+        if block.label == "python" and block.text in section
+    ]
+    return block.text
+
+
+async def test_the_python_example_of_the_docs_runs_as_written(
+    client: httpx.AsyncClient, base_url: str, tmp_path: Path
+) -> None:
+    example = tmp_path / "live_feed.py"
+    example.write_text(_python_example())
+    key = await issue_key(Scope.READ)
+    click_id = await new_click()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(example),
+        env={
+            **os.environ,
+            "CONVERSIONS_WS_URL": f"{base_url}/graphql",
+            "CONVERSIONS_API_KEY": key,
+        },
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        await subscribed_here(1)
+        await fire(client, click_id, "type=install")  # not a deposit: filtered out
+        await fire(client, click_id, "type=deposit&amount=12.50&currency=gbp&transaction_id=d")
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=5)
+    finally:
+        process.terminate()
+        await process.wait()
+    conversion = json.loads(line)["data"]["conversionRecorded"]
+    assert (conversion["type"], conversion["amount"], conversion["currency"]) == (
+        "DEPOSIT",
+        "12.50",
+        "GBP",
+    )
+    assert conversion["click"]["id"] == str(click_id)
