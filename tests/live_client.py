@@ -109,7 +109,7 @@ class LiveSocket:
             if payload.get("errors"):
                 self.errors.setdefault(message["id"], []).extend(payload["errors"])
             else:
-                conversion = payload["data"]["conversionRecorded"]
+                [conversion] = payload["data"].values()
                 self.received.setdefault(message["id"], []).append(conversion)
                 self.arrived_at.setdefault(message["id"], []).append(time.time())
         elif message["type"] == "error":

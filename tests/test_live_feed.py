@@ -293,3 +293,23 @@ async def test_the_python_example_of_the_docs_runs_as_written(
         "GBP",
     )
     assert conversion["click"]["id"] == str(click_id)
+
+
+async def test_queries_and_mutations_over_the_socket_keep_to_its_key(base_url: str) -> None:
+    """The socket's key is the key of everything sent over it: a read key may query,
+    and may not record."""
+    key = await issue_key(Scope.READ)
+    click_id = await new_click()
+    async with live_socket(base_url, key_payload(key)) as socket:
+        await socket.subscribe("query", query="query { conversions { totalCount } }")
+        await socket.subscribe(
+            "mutation",
+            query=f'mutation {{ recordConversion(input: {{clickId: "{click_id}", type: INSTALL}})'
+            " { __typename } }",
+        )
+        await socket.read_for(1)
+    assert socket.received["query"] == [{"totalCount": 0}]
+    assert socket.errors.keys() == {"mutation"}
+    [error] = socket.errors["mutation"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert await count_conversions() == 0
