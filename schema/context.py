@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from litestar.connection import ASGIConnection, Request, WebSocket
 from strawberry.litestar import BaseContext
 
+from models.keys import READS as KEY_READS
 from models.keys import ApiKeyRecord, Scope, find_active_key
 from models.partners.access import EVERYTHING, Access
 from models.postbacks.sending import SendPolicy
@@ -63,8 +64,10 @@ class GraphQLContext(BaseContext, kw_only=True):
     loaders: Loaders
     # What a rule's URL may name and how a test fire is sent (POSTBACK_* settings).
     postbacks: SendPolicy
-    # A websocket's connection_init payload, where its key is (see `authenticate_socket`).
+    # A websocket's connection_init payload, where its key is (see `authenticate_socket`),
+    # and that key's id once accepted.
     connection_params: dict[str, object] | None = None
+    socket_key_id: uuid.UUID | None = None
 
 
 def _bearer_secret(authorization: object) -> str:
@@ -86,6 +89,15 @@ async def authenticate_socket(context: GraphQLContext, retry_after_seconds: int)
     key = await _key_of(params.get("authorization"), retry_after_seconds)
     context.api_key_scope, context.access = key.scope, key.access
     context.loaders = create_loaders(key.access)
+    context.socket_key_id = key.id
+
+
+async def socket_key_is_active(context: GraphQLContext) -> bool:
+    """Whether the key a websocket was accepted with is still unrevoked."""
+    assert context.socket_key_id is not None
+    keys = await KEY_READS.by_ids(EVERYTHING, [context.socket_key_id])
+    key = keys.get(context.socket_key_id)
+    return key is not None and key.revoked_at is None
 
 
 async def _key_of(authorization: object, retry_after_seconds: int) -> ApiKeyRecord:

@@ -33,6 +33,7 @@ from models.store.notifications import (
 )
 from models.store.tables import ApiKey, Conversion
 from models.writes import write_batch
+from schema import sockets
 from tests.graphql_client import issue_key
 from tests.live_client import (
     key_payload,
@@ -313,3 +314,19 @@ async def test_queries_and_mutations_over_the_socket_keep_to_its_key(base_url: s
     [error] = socket.errors["mutation"]
     assert error["extensions"]["code"] == "FORBIDDEN"
     assert await count_conversions() == 0
+
+
+async def test_a_socket_closes_4401_once_its_key_is_revoked(
+    base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sockets, "KEY_CHECK_SECONDS", 0.1)
+    key = await issue_key(Scope.READ)
+    [row] = await ApiKey.select(ApiKey.id)
+    async with live_socket(base_url, key_payload(key)) as socket:
+        await socket.subscribe()
+        assert await socket.read_for(0.3) is None  # checked, and still valid
+        await revoke_api_key(row["id"])
+        closed = await socket.read_for(5)
+    assert closed is not None
+    assert (closed.code, closed.reason) == (4401, "the API key was revoked")
+    await subscribed_here(0)
