@@ -60,6 +60,9 @@ class LiveSubscription:
         self._queue_size = queue_size
         self._on_fell_behind = on_fell_behind
         self._waiting: list[uuid.UUID] = []
+        # Conversions read for this subscriber and not yet sent: they count against the
+        # bound as much as the waiting ids.
+        self._sending = 0
         self._arrived = asyncio.Event()
         self.fell_behind: str | None = None
         self.started_at = datetime.now(UTC)
@@ -72,7 +75,7 @@ class LiveSubscription:
             return
         if received is not None:
             ids = [id_ for id_, at in zip(ids, received, strict=True) if at >= self.started_at]
-        if len(self._waiting) + len(ids) > self._queue_size:
+        if len(self._waiting) + self._sending + len(ids) > self._queue_size:
             self.fell_behind = (
                 f"this subscriber fell behind: more than {self._queue_size} conversions "
                 "waited to be sent; subscribe again"
@@ -92,8 +95,14 @@ class LiveSubscription:
                 if self.fell_behind is not None:
                     break
                 ids, self._waiting = self._waiting[:READ_BATCH], self._waiting[READ_BATCH:]
-                for record in await self._read(ids):
+                self._sending = len(ids)
+                records = await self._read(ids)
+                self._sending = len(records)
+                for record in records:
+                    if self.fell_behind is not None:
+                        break
                     yield record
+                    self._sending -= 1
             if self.fell_behind is not None:
                 raise SubscriberFellBehindError(self.fell_behind)
 
