@@ -12,7 +12,6 @@ from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Message, Scope
-from strawberry.litestar import make_graphql_controller
 
 from api.front_door import front_door
 from api.health import healthz, readyz
@@ -32,6 +31,7 @@ from pixel.track import TrackingLinks
 from schema.context import GraphQLLimits, make_context_getter
 from schema.errors import GraphQLHTTPError, graphql_error_body
 from schema.root import schema
+from schema.sockets import graphql_controller as keyed_graphql_controller
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await dispatcher.stop()
             await close_store(engine)
 
-    graphql_controller = make_graphql_controller(
+    graphql_controller = keyed_graphql_controller(
         schema,
-        path="/graphql",
+        retry_after_seconds=settings.retry_after_seconds,
         context_getter=make_context_getter(
             GraphQLLimits(
                 max_depth=settings.graphql_max_depth,
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 max_page_size=settings.graphql_max_page_size,
                 max_cost=settings.graphql_max_cost,
                 timeout_seconds=settings.graphql_timeout_seconds,
+                subscription_queue_size=settings.graphql_subscription_queue_size,
             ),
             dev=settings.conversions_dev,
             retry_after_seconds=settings.retry_after_seconds,
@@ -121,8 +122,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         graphql_ide="graphiql" if settings.conversions_dev else None,
         # Queries over GET are harmless (Strawberry refuses mutations over GET) and cacheable.
         allow_queries_via_get=True,
-        # No subscriptions: no websocket protocol to keep open.
-        subscription_protocols=(),
     )
 
     def load_enrichment_data() -> None:

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(default=10_000, gt=0)
     # An operation still running after this is cancelled and answered with an error.
     graphql_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Conversions that may wait for one conversionRecorded subscriber before it is closed
+    # (1013): a slow dashboard never holds memory, or a commit, for long.
+    graphql_subscription_queue_size: int = Field(default=1000, gt=0)
 
     # Partner postbacks (docs/postbacks.md): the first retry's delay, doubling up to an
     # hour; attempts before a delivery fails; each request's deadline; whether partners'

@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from litestar.connection import ASGIConnection, Request
+from litestar.connection import ASGIConnection, Request, WebSocket
 from strawberry.litestar import BaseContext
 
+from models.keys import READS as KEY_READS
 from models.keys import ApiKeyRecord, Scope, find_active_key
 from models.partners.access import EVERYTHING, Access
 from models.postbacks.sending import SendPolicy
@@ -36,6 +37,8 @@ class GraphQLLimits:
     max_page_size: int
     max_cost: int
     timeout_seconds: float
+    # Conversions that may wait for one conversionRecorded subscriber before it is closed.
+    subscription_queue_size: int = 1000
     # Not configurable: clients code against "first defaults to 50".
     default_page_size: int = 50
 
@@ -63,17 +66,44 @@ class GraphQLContext(BaseContext, kw_only=True):
     loaders: Loaders
     # What a rule's URL may name and how a test fire is sent (POSTBACK_* settings).
     postbacks: SendPolicy
+    # A websocket's connection_init payload, where its key is (see `authenticate_socket`),
+    # and that key's id once accepted.
+    connection_params: dict[str, object] | None = None
+    socket_key_id: uuid.UUID | None = None
 
 
-def _bearer_secret(connection: ASGIConnection) -> str:
-    scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+def _bearer_secret(authorization: object) -> str:
+    scheme, _, secret = (authorization if isinstance(authorization, str) else "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthenticated("an API key is required: send Authorization: Bearer <key>")
     return secret.strip()
 
 
 async def authenticate(connection: ASGIConnection, retry_after_seconds: int) -> ApiKeyRecord:
-    secret = _bearer_secret(connection)
+    return await _key_of(connection.headers.get("authorization"), retry_after_seconds)
+
+
+async def authenticate_socket(context: GraphQLContext, retry_after_seconds: int) -> None:
+    """A websocket's key, from its connection_init payload
+    (`{"authorization": "Bearer <key>"}`): raises GraphQLHTTPError (401 or 503) when
+    there is no valid key, else gives the context the key's scope and access."""
+    params = context.connection_params or {}
+    key = await _key_of(params.get("authorization"), retry_after_seconds)
+    context.api_key_scope, context.api_key_name, context.access = key.scope, key.name, key.access
+    context.loaders = create_loaders(key.access)
+    context.socket_key_id = key.id
+
+
+async def socket_key_is_active(context: GraphQLContext) -> bool:
+    """Whether the key a websocket was accepted with is still unrevoked."""
+    assert context.socket_key_id is not None
+    keys = await KEY_READS.by_ids(EVERYTHING, [context.socket_key_id])
+    key = keys.get(context.socket_key_id)
+    return key is not None and key.revoked_at is None
+
+
+async def _key_of(authorization: object, retry_after_seconds: int) -> ApiKeyRecord:
+    secret = _bearer_secret(authorization)
     try:
         key = await find_active_key(secret)
     except Exception as error:
@@ -108,8 +138,9 @@ def make_context_getter(
 ) -> Callable[[ASGIConnection], Awaitable[GraphQLContext]]:
     async def context_getter(request: ASGIConnection) -> GraphQLContext:
         # Litestar injects by parameter name: `request` serves HTTP and websockets alike.
-        if dev and _only_opens_graphiql(request):
+        if (dev and _only_opens_graphiql(request)) or isinstance(request, WebSocket):
             # Nothing executes; and without a scope every field's permission refuses.
+            # A websocket brings its key in connection_init (`authenticate_socket`).
             scope, name, access = None, None, EVERYTHING
         else:
             key = await authenticate(request, retry_after_seconds)

@@ -1,5 +1,5 @@
 """The one GraphQL schema, built at import time and shared by every app instance:
-each feature's queries and mutations, merged into one root type each."""
+each feature's queries, mutations and subscriptions, merged into one root type each."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from schema.conversion_status import ConversionStatusMutation
 from schema.conversions import ConversionMutation, ConversionQuery
 from schema.hardening import ConversionSchema, QuietExecutor, RequestPolicy
 from schema.keys import KeyMutation
+from schema.live import LiveSubscription
 from schema.partners import PartnerMutation, PartnerQuery
 from schema.postbacks import PostbackMutation, PostbackQuery
 from schema.rejections import RejectionQuery
@@ -34,6 +35,7 @@ schema = ConversionSchema(
             ConversionStatusMutation,
         ),
     ),
+    subscription=merge_types("Subscription", (LiveSubscription,)),
     # RequestPolicy validates without suggestions, QuietExecutor checks variables without.
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[RequestPolicy],

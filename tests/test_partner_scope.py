@@ -1,4 +1,5 @@
-"""A partner's key sees only its own partner's data, through every query and mutation.
+"""A partner's key sees only its own partner's data, through every query, mutation and
+subscription.
 
 Two partners, each with an offer, a link, a click through it and a deposit on it,
 and a click that belongs to nobody (createClick without a link). Partner "ours"
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from graphql import GraphQLObjectType, build_schema
+from litestar import Litestar
 
 from models.clicks.service import NewClick, create_click
 from models.keys import Scope
@@ -43,6 +45,7 @@ from models.tracking.links import create_tracking_link
 from models.tracking.offers import create_offer
 from schema.root import schema
 from tests.graphql_client import GraphQL, graphql_as, ids_of, seed_conversion
+from tests.live_client import key_payload, live_socket, served_here, subscribed_here
 from tests.support import logged_rejections, new_click
 
 
@@ -495,6 +498,25 @@ async def test_admin_only_mutation(partner: GraphQL, world: World, field: str) -
     assert await ApiKey.count().where(ApiKey.revoked_at.is_not_null()) == 0
 
 
+# --- subscriptions --------------------------------------------------------------------
+
+
+async def test_conversion_recorded(partner: GraphQL, world: World, app: Litestar) -> None:
+    """The live feed sends a partner's key its own partner's conversions alone."""
+    async with (
+        served_here(app) as base_url,
+        live_socket(base_url, key_payload(partner.secret)) as socket,
+    ):
+        await socket.subscribe()
+        await subscribed_here(1)
+        for click_id in (world.theirs.click_id, world.stray_click_id, world.ours.click_id):
+            await seed_conversion(uuid.UUID(click_id), "deposit", transaction_id="live")
+        await socket.read_until("1", 1)
+        assert await socket.read_for(0.4) is None
+    [conversion] = socket.received["1"]
+    assert conversion["click"]["id"] == world.ours.click_id
+
+
 COVERAGE: dict[str, Callable[..., Any]] = {
     "Query.click": test_click_by_id,
     "Query.clicks": test_clicks_page,
@@ -516,13 +538,14 @@ COVERAGE: dict[str, Callable[..., Any]] = {
     "Mutation.deletePostbackRule": test_postback_rule_mutations,
     "Mutation.testPostbackRule": test_postback_rule_mutations,
     **{f"Mutation.{field}": test_admin_only_mutation for field in ADMIN_ONLY},
+    "Subscription.conversionRecorded": test_conversion_recorded,
 }
 
 
 def test_every_query_and_mutation_has_a_partner_scope_test() -> None:
     printed = build_schema(schema.as_str())
     fields = set()
-    for root in ("Query", "Mutation"):
+    for root in ("Query", "Mutation", "Subscription"):
         root_type = printed.get_type(root)
         assert isinstance(root_type, GraphQLObjectType)
         fields |= {f"{root}.{name}" for name in root_type.fields}

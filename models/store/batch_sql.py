@@ -33,6 +33,7 @@ from piccolo.columns import (
 )
 
 from models.store.engine import PostgresStore, SQLiteStore, current_engine
+from models.store.notifications import postgres_notify
 from models.store.outbox_sql import (
     CONVERSION_EVENT,
     matched_deliveries,
@@ -191,14 +192,18 @@ _INSERT_NEW = (
     f"{_INSERT_CONVERSIONS} ON CONFLICT DO NOTHING RETURNING id, click, type, is_first_deposit"
 )
 _QUEUE_DELIVERIES = postgres_enqueue(matched_deliveries("inserted", CONVERSION_EVENT), now="now()")
+# The live feed's notices (models/store/notifications.py) ride the same statement, sent on
+# commit. A query CTE runs only when read, hence the join with its (one-row) count.
+_COUNT_NOTIFIED = (
+    f", notified AS ({postgres_notify('inserted')}) "
+    "SELECT count(*) FROM inserted CROSS JOIN (SELECT count(*) FROM notified) AS notices"
+)
 _INSERT_COUNTED = (
-    f"WITH inserted AS ({_INSERT_NEW}), queued AS ({_QUEUE_DELIVERIES}) "
-    "SELECT count(*) FROM inserted"
+    f"WITH inserted AS ({_INSERT_NEW}), queued AS ({_QUEUE_DELIVERIES}){_COUNT_NOTIFIED}"
 )
 _INSERT_COUNTED_AND_UPDATE = (
     f"WITH inserted AS ({_INSERT_NEW}), queued AS ({_QUEUE_DELIVERIES}), "
-    f"updated AS ({_update_clicks(len(CONVERSION_COLUMNS) + 1)}) "
-    "SELECT count(*) FROM inserted"
+    f"updated AS ({_update_clicks(len(CONVERSION_COLUMNS) + 1)}){_COUNT_NOTIFIED}"
 )
 
 

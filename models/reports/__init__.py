@@ -1,0 +1,1 @@
+"""Reports for dashboards: the live feed of conversions (live.py)."""
