@@ -25,7 +25,7 @@ import pytest
 import schemathesis
 from hypothesis import strategies as st
 from piccolo.engine.base import Engine
-from schemathesis.config import SchemathesisConfig
+from schemathesis.config import CacheConfig, SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 
 from models.keys import Scope, create_api_key
@@ -105,6 +105,8 @@ def stores_only_on_success(ctx: Any, response: Any, case: Any) -> bool | None:
 def _config(seed: int, api_key: str) -> SchemathesisConfig:
     config = SchemathesisConfig.from_path(CONFIG_FILE)
     config.update(seed=seed, max_failures=None)
+    # No replay of another run's crashes: each run stands on its seed alone.
+    config.cache = CacheConfig(enabled=False)
     config.projects.override.update(headers={"Authorization": f"Bearer {api_key}"})
     config.projects.override.checks.update(
         included_check_names=["all"], excluded_check_names=["positive_data_acceptance"]
