@@ -4,8 +4,9 @@ Strawberry's Litestar controller answers the requests; this subclass keeps its h
 functions and declares what they answer, which the bare controller leaves to Litestar's
 guess (one 200 for POST). It also answers OPTIONS with every method (Litestar 2 builds
 its own OPTIONS handler from the first handler registered on a path, and would leave
-POST out of `Allow`), and refuses a JSON body that is not an object with a 400 rather
-than a 500.
+POST out of `Allow`), and refuses with Strawberry's own 400 what Strawberry would
+answer 500 to (a JSON body that is a string, `null` or not UTF-8) or run as if it were
+absent (an `operationName` that is not a string).
 """
 
 from __future__ import annotations

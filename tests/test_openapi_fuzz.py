@@ -37,8 +37,8 @@ from tests.support import new_click, new_link
 OPENAPI_PATH = "/schema/openapi.json"
 CONFIG_FILE = Path(__file__).parent.parent / "schemathesis.toml"
 SEEDS = (977, 31337)
-# Per operation and phase; keeps a seed's run near a minute on two shared cores.
-MAX_EXAMPLES = 60
+# Per operation and phase: both seeds in under two minutes per engine on two shared cores.
+MAX_EXAMPLES = 40
 SUCCESS_STATUS = {"/convert/{click_id}": 202, "/track/{tracking_id}": 302}
 DESCRIBED_OPERATIONS = {
     "GET /convert/{click_id}",
