@@ -22,6 +22,7 @@ from pixel.query import QueryParameter
 
 # What sendBeacon sends for a string body; read as a URL-encoded form all the same.
 TEXT_FORM = "text/plain"
+EMPTY = Schema(type=OpenAPIType.STRING, max_length=0)
 
 
 def error_response(description: str) -> ResponseSpec:
@@ -42,10 +43,13 @@ def query_parameter(parameter: QueryParameter, *, required: bool) -> Parameter:
 
 
 def form_body(parameters: Sequence[QueryParameter], description: str) -> RequestBody:
-    """A URL-encoded form of the same parameters; other fields are ignored."""
+    """A URL-encoded form of the same parameters; other fields are ignored, and an empty
+    one counts as absent (what `allowEmptyValue` says of a query parameter)."""
     form = Schema(
         type=OpenAPIType.OBJECT,
-        properties={parameter.name: parameter.schema for parameter in parameters},
+        properties={
+            parameter.name: Schema(any_of=[parameter.schema, EMPTY]) for parameter in parameters
+        },
     )
     return RequestBody(
         description=description,
