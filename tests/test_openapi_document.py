@@ -149,3 +149,9 @@ async def test_graphql_without_a_key_is_the_described_401(client: httpx.AsyncCli
     operation = (await _document(client))["paths"]["/graphql"]["post"]
     assert operation["security"] == [{"ApiKey": []}]
     assert "401" in operation["responses"]
+
+
+async def test_readiness_describes_its_503(client: httpx.AsyncClient) -> None:
+    responses = (await _document(client))["paths"]["/readyz"]["get"]["responses"]
+    assert set(responses) == {"200", "503"}
+    assert set(responses["503"]["content"]) == {"application/json"}
