@@ -6,6 +6,7 @@ fail if the description and the reader part, or if a described method is not ans
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from typing import Any
 
@@ -155,3 +156,19 @@ async def test_readiness_describes_its_503(client: httpx.AsyncClient) -> None:
     responses = (await _document(client))["paths"]["/readyz"]["get"]["responses"]
     assert set(responses) == {"200", "503"}
     assert set(responses["503"]["content"]) == {"application/json"}
+
+
+async def test_patterns_are_ecma_regexes_and_the_amounts_pattern_is_the_readers(
+    client: httpx.AsyncClient,
+) -> None:
+    """JSON Schema reads patterns as ECMA-262: Python's named groups would break a
+    JavaScript validator (Swagger UI's, a generated TypeScript client's)."""
+    response = await client.get("/schema/openapi.json")
+    assert "(?P<" not in response.text
+    paths = response.json()["paths"]
+    (amount,) = [p for p in paths[PIXEL]["get"]["parameters"] if p["name"] == "amount"]
+    pattern = re.compile(amount["schema"]["pattern"])
+    assert [bool(pattern.match(value)) for value in ("40", "40.5", "40.00")] == [True] * 3
+    assert [bool(pattern.match(value)) for value in ("1e3", "-5", "10.005", "NaN", "٤٠")] == [
+        False
+    ] * 5
