@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_500_INTERNAL_SERVE
 from litestar.types import Message, Scope
 
 from api.front_door import front_door
+from api.graphql_http import documented_graphql
 from api.health import healthz, readyz
 from api.openapi import openapi_config, swagger_ui_assets
 from api.settings import Settings
@@ -26,7 +27,7 @@ from pixel.convert import Pixel
 from pixel.enrichment import load_country_data
 from pixel.rate_limit import optional_limiter
 from pixel.responses import PIXEL_PATH_PREFIX, TRACKING_PATH_PREFIX, public_headers
-from pixel.script import pixel_script
+from pixel.script import pixel_script, pixel_script_headers
 from pixel.track import TrackingLinks
 from schema.context import GraphQLLimits, make_context_getter
 from schema.errors import GraphQLHTTPError, graphql_error_body
@@ -151,7 +152,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pixel.router(),
             tracking_links.router(),
             pixel_script,
-            graphql_controller,
+            pixel_script_headers,
+            documented_graphql(graphql_controller),
             swagger_ui_assets(),
         ],
         on_startup=[load_enrichment_data],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from models.store.engine import StoreUnavailableError, check_store, current_engine
 
@@ -12,7 +13,16 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", summary="The store answers", tags=["health"])
+@get(
+    "/readyz",
+    summary="The store answers",
+    tags=["health"],
+    responses={
+        503: ResponseSpec(
+            dict[str, str], description="The store did not answer a query within 2 seconds"
+        )
+    },
+)
 async def readyz() -> Response[dict[str, str]]:
     try:
         await check_store(current_engine())

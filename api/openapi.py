@@ -14,6 +14,8 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, Yaml
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
+from api.graphql_http import SECURITY_COMPONENTS
+
 SWAGGER_UI_ASSETS = "/schema/swagger-ui"
 
 
@@ -36,4 +38,5 @@ def openapi_config(title: str, version: str) -> OpenAPIConfig:
         title=title,
         version=version,
         render_plugins=[swagger, JsonRenderPlugin(), YamlRenderPlugin()],
+        components=SECURITY_COMPONENTS,
     )

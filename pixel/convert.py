@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, head, route
+from litestar import Request, Response, Router, get, head, post, route
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -36,14 +36,14 @@ from models.conversions.signatures import (
     FireTerms,
     PixelFire,
 )
-from models.errors import ErrorBody, FieldError, StoreUnavailable
+from models.errors import FieldError, StoreUnavailable
 from models.rejections.log import RejectedFire, RejectionLog
 from models.store.tables import Source
 from pixel.admission import Admitted, admit
 from pixel.client_ip import TrustedProxies
 from pixel.enrichment import client_address, request_metadata, request_origin
-from pixel.openapi import PixelOperation
-from pixel.query import MAX_QUERY_BYTES, read_parameters
+from pixel.openapi import error_response, form_body, with_query
+from pixel.query import MAX_QUERY_BYTES, PIXEL_QUERY, read_parameters
 from pixel.rate_limit import RateLimiter
 from pixel.responses import (
     PIXEL_PATH_PREFIX,
@@ -66,7 +66,9 @@ ClickIdParameter = Annotated[
     str,
     Parameter(
         description="The click's UUID, as handed over by the tracking link. "
-        "A malformed value is answered 422, an unknown one 404."
+        "A malformed value is answered 422, an unknown one 404.",
+        # Read as a string so that a malformed one is a 422 naming it, not a routing 404.
+        schema_extra={"format": "uuid"},
     ),
 ]
 
@@ -129,18 +131,25 @@ async def _form_body(request: Request) -> bytes | Answer:
 
 PIXEL_RESPONSES = {
     202: ResponseSpec(None, description="Recorded, or an exact repeat of a recorded conversion"),
-    401: ResponseSpec(
-        ErrorBody, description="The offer needs a signature the fire lacks, or sig is wrong"
-    ),
-    404: ResponseSpec(ErrorBody, description="No click has this click_id"),
-    409: ResponseSpec(ErrorBody, description="A deposit reused a transaction_id with other values"),
-    413: ResponseSpec(ErrorBody, description="A POST body over 4 KiB"),
-    414: ResponseSpec(ErrorBody, description="The query string exceeds 4 KiB"),
-    415: ResponseSpec(ErrorBody, description="A POST body that is not a URL-encoded form"),
-    422: ResponseSpec(ErrorBody, description="Invalid parameters, every bad field named"),
-    429: ResponseSpec(ErrorBody, description="Too many fires from one address (when limited)"),
-    503: ResponseSpec(ErrorBody, description="The store cannot take the write now: retry later"),
+    401: error_response("The offer needs a signature the fire lacks, or sig is wrong"),
+    404: error_response("No click has this click_id"),
+    409: error_response("A deposit reused a transaction_id with other values"),
+    414: error_response("The query string exceeds 4 KiB"),
+    422: error_response("Invalid parameters, every bad field named"),
+    429: error_response("Too many fires from one address (when limited)"),
+    431: error_response("The request headers are too large"),
+    503: error_response("The store cannot take the write now: retry after Retry-After seconds"),
 }
+PIXEL_FORM_RESPONSES = {
+    **PIXEL_RESPONSES,
+    413: error_response("A POST body over 4 KiB"),
+    415: error_response("A POST body that is not a URL-encoded form"),
+}
+PIXEL_DESCRIPTION = (
+    "202 means the conversion is durably stored. Rules OpenAPI cannot say: currency and "
+    "amount only on deposits and only together; time not more than 5 minutes before the "
+    "click; every parameter at most once, invalid UTF-8 refused; other parameters ignored."
+)
 
 
 @dataclass(frozen=True)
@@ -230,21 +239,38 @@ class Pixel:
         """The pixel's Litestar routes: what OpenAPI describes, and every request the raw
         GET route leaves to the framework (POST, HEAD, OPTIONS, odd paths)."""
 
-        @route(
+        @get(
             PIXEL_ROUTE,
-            http_method=[HttpMethod.GET, HttpMethod.POST],
             status_code=202,
-            request_max_body_size=MAX_QUERY_BYTES,
             responses=PIXEL_RESPONSES,
-            operation_class=PixelOperation,
+            operation_class=with_query(PIXEL_QUERY),
             summary="Record a conversion (smart pixel)",
-            description="Parameters go in the query string or, for POST, a URL-encoded form "
-            "body: type (install|registration|deposit), test, player_id, currency, amount, "
-            "time, transaction_id, and sig when the offer asks for signed fires. "
-            "202 means the conversion is durably stored.",
+            description=PIXEL_DESCRIPTION,
         )
         async def fire(request: Request, click_id: ClickIdParameter) -> Response:
-            read_form = partial(_form_body, request) if request.method == HttpMethod.POST else None
+            # Plain GETs are answered by api/front_door.py; this one serves the odd paths.
+            answer = await self.fire(request.scope, click_id, dry_run=False)
+            return answer.response()
+
+        @post(
+            PIXEL_ROUTE,
+            status_code=202,
+            request_max_body_size=MAX_QUERY_BYTES,
+            responses=PIXEL_FORM_RESPONSES,
+            operation_class=with_query(
+                PIXEL_QUERY,
+                body=form_body(
+                    PIXEL_QUERY,
+                    "The parameters as a URL-encoded form (navigator.sendBeacon with "
+                    "URLSearchParams), instead of or beside the query string: each at most "
+                    "once across both; type is required in one of them.",
+                ),
+            ),
+            summary="Record a conversion from a form (smart pixel, sendBeacon)",
+            description=PIXEL_DESCRIPTION,
+        )
+        async def fire_form(request: Request, click_id: ClickIdParameter) -> Response:
+            read_form = partial(_form_body, request)
             answer = await self.fire(request.scope, click_id, dry_run=False, read_form=read_form)
             return answer.response()
 
@@ -252,7 +278,7 @@ class Pixel:
             PIXEL_ROUTE,
             status_code=202,
             responses=PIXEL_RESPONSES,
-            operation_class=PixelOperation,
+            operation_class=with_query(PIXEL_QUERY),
             summary="Validate a conversion without storing it",
             description="Answers as GET would, with no body, and stores nothing.",
         )
@@ -270,7 +296,7 @@ class Pixel:
         # a path unless the first handler it registers there already answers OPTIONS.
         return Router(
             path=PIXEL_PATH_PREFIX.rstrip("/"),
-            route_handlers=[preflight, fire, check],
+            route_handlers=[preflight, fire, fire_form, check],
             tags=["pixel"],
         )
 

@@ -1,66 +1,86 @@
-"""The pixel's query parameters in the OpenAPI description.
+"""The public faces' query parameters and form bodies in the OpenAPI description.
 
-The pixel reads its raw query string itself (see pixel/query.py), so Litestar
-cannot infer the parameters from the handler's signature; they are described here.
+The faces read their raw query strings themselves (pixel/query.py), so Litestar
+cannot infer these parameters from the handlers' signatures; they are rendered here
+from the same `QueryParameter` tuples the reader accepts. Path parameters, responses
+and everything else come from Litestar's own generation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from litestar.openapi.spec import Operation, Parameter, Schema
-from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.enums import MediaType, RequestEncodingType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.status_codes import HTTP_400_BAD_REQUEST
 
-from models.store.tables import MAX_ID_LENGTH
+from models.errors import ErrorBody
+from pixel.query import QueryParameter
+
+# What sendBeacon sends for a string body; read as a URL-encoded form all the same.
+TEXT_FORM = "text/plain"
+EMPTY = Schema(type=OpenAPIType.STRING, max_length=0)
 
 
-def _query(name: str, description: str, schema: Schema, *, required: bool = False) -> Parameter:
+def error_response(description: str) -> ResponseSpec:
+    """An answer with the faces' JSON error body."""
+    return ResponseSpec(ErrorBody, description=description, media_type=MediaType.JSON)
+
+
+def query_parameter(parameter: QueryParameter, *, required: bool) -> Parameter:
+    """Empty counts as absent, so an optional parameter may be sent empty."""
     return Parameter(
-        name=name, param_in="query", required=required, description=description, schema=schema
+        name=parameter.name,
+        param_in="query",
+        required=required,
+        description=parameter.description,
+        schema=parameter.schema,
+        allow_empty_value=not required,
     )
 
 
-PIXEL_QUERY_PARAMETERS = (
-    _query(
-        "type",
-        "The funnel step, in any case.",
-        Schema(type=OpenAPIType.STRING, enum=["install", "registration", "deposit"]),
-        required=True,
-    ),
-    _query(
-        "test",
-        "true/false/1/0, in any case. true: validate and process fully, store nothing.",
-        Schema(type=OpenAPIType.STRING, enum=["true", "false", "1", "0"]),
-    ),
-    _query(
-        "player_id",
-        "The operator's player id; no control characters.",
-        Schema(type=OpenAPIType.STRING, max_length=MAX_ID_LENGTH),
-    ),
-    _query(
-        "currency",
-        "Deposits only, together with amount; in any case.",
-        Schema(type=OpenAPIType.STRING, enum=["eur", "usd", "gbp"]),
-    ),
-    _query(
-        "amount",
-        "Deposits only, together with currency: > 0 and <= 1000000000, at most 2 decimals.",
-        Schema(type=OpenAPIType.STRING, pattern=r"^[0-9]+(\.[0-9]{1,2})?$"),
-    ),
-    _query(
-        "time",
-        "When it happened, ISO 8601 with Z or an offset; default: when received.",
-        Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
-    ),
-    _query(
-        "transaction_id",
-        "The operator's id for the event; makes deposit retries safe.",
-        Schema(type=OpenAPIType.STRING, max_length=MAX_ID_LENGTH),
-    ),
-)
+def form_body(parameters: Sequence[QueryParameter], description: str) -> RequestBody:
+    """A URL-encoded form of the same parameters; other fields are ignored, and an empty
+    one counts as absent (what `allowEmptyValue` says of a query parameter)."""
+    form = Schema(
+        type=OpenAPIType.OBJECT,
+        properties={
+            parameter.name: Schema(any_of=[parameter.schema, EMPTY]) for parameter in parameters
+        },
+    )
+    return RequestBody(
+        description=description,
+        required=False,
+        content={
+            RequestEncodingType.URL_ENCODED.value: OpenAPIMediaType(schema=form),
+            TEXT_FORM: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+        },
+    )
 
 
-@dataclass
-class PixelOperation(Operation):
-    def __post_init__(self) -> None:
-        self.parameters = [*(self.parameters or []), *PIXEL_QUERY_PARAMETERS]
+def with_query(
+    parameters: Sequence[QueryParameter], *, body: RequestBody | None = None
+) -> type[Operation]:
+    """An `operation_class` that adds `parameters` to the query Litestar describes (as
+    required only without a `body`, which may carry them instead) and the `body`.
+
+    It also drops the 400 Litestar lists for any handler with parameters, for its own
+    validation: the faces read every parameter themselves and answer 422."""
+    described = [
+        query_parameter(parameter, required=parameter.required and body is None)
+        for parameter in parameters
+    ]
+
+    @dataclass
+    class OperationWithQuery(Operation):
+        def __post_init__(self) -> None:
+            self.parameters = [*(self.parameters or []), *described]
+            if self.responses is not None:
+                self.responses.pop(str(HTTP_400_BAD_REQUEST), None)
+            if body is not None:
+                self.request_body = body
+
+    return OperationWithQuery

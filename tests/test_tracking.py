@@ -240,6 +240,25 @@ async def test_a_query_string_over_4_kib_is_refused_without_a_click(
     assert await all_clicks() == []
 
 
+async def test_head_checks_a_link_as_get_would_and_makes_no_click(
+    client: httpx.AsyncClient,
+) -> None:
+    """Link checkers, mail scanners and prefetchers send HEAD: a click stands for a visitor."""
+    link_id = await tracking_link()
+    works = await client.head(f"/track/{link_id}", params={"type": "seo", "s1": "spring"})
+    unknown = await client.head(f"/track/{uuid.uuid4()}")
+    invalid = await client.head(f"/track/{link_id}", params={"s1": "x" * 256})
+    too_long = await client.head(f"/track/{link_id}?pad={'a' * 4100}")
+    assert (works.status_code, works.content) == (200, b"")
+    assert "location" not in works.headers
+    assert works.headers["cache-control"] == "no-store"
+    assert [unknown.status_code, invalid.status_code, too_long.status_code] == [404, 422, 414]
+    assert await all_clicks() == []
+    # The same link, followed, still makes its click.
+    assert (await client.get(f"/track/{link_id}")).status_code == 302
+    assert len(await all_clicks()) == 1
+
+
 async def test_every_tracking_response_is_uncached(client: httpx.AsyncClient) -> None:
     link_id = await tracking_link()
     redirect = await client.get(f"/track/{link_id}")

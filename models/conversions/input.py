@@ -18,8 +18,9 @@ from models.store.tables import MAX_ID_LENGTH, ConversionType, Currency
 MAX_AMOUNT_MINOR = 1_000_000_000 * 100
 # The clock skew tolerated between the reporter and us, and between the click and the report.
 TIME_TOLERANCE = timedelta(minutes=5)
-# ASCII digits only: Python's \d would also accept Arabic-Indic and other digits.
-AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<cents>[0-9]{1,2}))?")
+# ASCII digits only: Python's \d would also accept Arabic-Indic and other digits. No
+# named groups: OpenAPI publishes this pattern, and JSON Schema reads ECMA-262 regexes.
+AMOUNT_PATTERN = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
 # An unencoded "+" in a query string arrives as a space: "10:00:00 02:00" meant "+02:00".
 OFFSET_LOST_TO_SPACE = re.compile(r"(?P<datetime>.*[0-9]) (?P<offset>[0-9]{2}(?::?[0-9]{2})?)")
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
@@ -178,7 +179,8 @@ def _parse_amount(value: str | None, errors: _Collector) -> int | None:
             "{amount} must be a decimal number with at most 2 decimal places, such as 40.00",
         )
         return None
-    amount_minor = int(match["units"]) * 100 + int((match["cents"] or "0").ljust(2, "0"))
+    units, cents = match.groups()
+    amount_minor = int(units) * 100 + int((cents or "0").ljust(2, "0"))
     if not 0 < amount_minor <= MAX_AMOUNT_MINOR:
         message = "{amount} must be greater than 0 and at most 1000000000"
         errors.add("amount", "out_of_range", message)

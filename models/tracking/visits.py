@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from models.clicks.records import SUB_ID_NAMES, SubIds
+from models.clicks.records import SubIds
 from models.clicks.service import (
     NewClick,
     click_record,
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 CLICK_ID_PLACEHOLDER = "{click_id}"
 # The placeholder as it reads after something percent-encoded the landing URL.
 ENCODED_CLICK_ID_PLACEHOLDER = re.compile(r"%7Bclick_id%7D", re.IGNORECASE)
-VISIT_PARAMETERS = frozenset({"type", *SUB_ID_NAMES})
 # What a configured click-id parameter name may be: it is appended to URLs unencoded.
 QUERY_PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
 
@@ -76,6 +75,11 @@ class Redirect:
 
 
 @dataclass(frozen=True)
+class VisitChecked:
+    """A visit that would have made a click and a redirect; a check stores nothing."""
+
+
+@dataclass(frozen=True)
 class TrackingLinkNotFound:
     tracking_id: str
 
@@ -85,7 +89,7 @@ class InvalidVisit:
     errors: list[FieldError]
 
 
-VisitOutcome = Redirect | TrackingLinkNotFound | InvalidVisit | StoreUnavailable
+VisitOutcome = Redirect | VisitChecked | TrackingLinkNotFound | InvalidVisit | StoreUnavailable
 
 
 def _tracking_link_id(value: str) -> uuid.UUID | None:
@@ -117,11 +121,14 @@ async def follow_tracking_link(
     *,
     metadata: RequestMetadata,
     click_id_parameter: str,
+    check_only: bool = False,
 ) -> VisitOutcome:
     """Create the visit's click and say where to send the player; store nothing on error.
 
     The click joins the worker's group commit and the redirect is answered only once
-    it is committed: a click id handed to a player always names a stored click."""
+    it is committed: a click id handed to a player always names a stored click.
+    `check_only` runs every check and stops before the click is made (HEAD: link
+    checkers and prefetchers must not make clicks)."""
     tracking_link_id = _tracking_link_id(raw.tracking_id)
     if tracking_link_id is None:
         return TrackingLinkNotFound(raw.tracking_id)
@@ -151,6 +158,8 @@ async def follow_tracking_link(
     # before a click is stored.
     click_id = uuid.uuid4()
     location = landing_url_with_click_id(landing_url, click_id, click_id_parameter)
+    if check_only:
+        return VisitChecked()
     match await store_click(click_record(new_click, click_id)):
         case ClickStored():
             return Redirect(click_id, location)
