@@ -7,7 +7,7 @@ a status code. Every rule about the parameters lives in the service's input type
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
@@ -185,7 +185,7 @@ class Pixel:
         # Signed as received: HEAD's implied test=true is not part of what was signed.
         fire = PixelFire(FireSignature.of(report, sig), self.default_fire_terms)
         if dry_run:
-            report = replace(report, test="true")
+            report = report.as_test()
         if reading_errors:
             errors = reading_errors + validation_errors(report, reading_errors)
             outcome: Outcome = await judge_invalid_fire(report, fire, errors, now=datetime.now(UTC))

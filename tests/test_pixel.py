@@ -352,6 +352,10 @@ async def test_head_answers_like_get_and_never_stores(client: httpx.AsyncClient)
     assert response.content == b""
     assert_pixel_headers(response)
     assert (await client.head(pixel(click_id, "type=nope"))).status_code == 422
+    # HEAD implies test=true, but a test value GET would refuse is refused as GET does.
+    refused = await client.head(pixel(click_id, "type=install&test=null"))
+    assert refused.status_code == 422
+    assert (await client.head(pixel(click_id, "type=install&test=FALSE"))).status_code == 202
     assert (await client.head(pixel(uuid.uuid4(), "type=install"))).status_code == 404
     assert await stored_conversions(click_id) == []
     assert (await stored_click(click_id))["stage"] == Stage.NONE
