@@ -15,6 +15,7 @@ from litestar.types import Scope
 
 from models.clicks.records import SUB_ID_NAMES, SubIds
 from models.errors import ErrorBody, FieldError, StoreUnavailable
+from models.observers import REFUSED, observer
 from models.tracking.visits import (
     VISIT_PARAMETERS,
     InvalidVisit,
@@ -81,6 +82,7 @@ class TrackingLinks:
     async def visit(self, scope: Scope, tracking_id: str) -> Answer:
         admitted = admit(scope, self.trusted_proxies, self.limiter, what="visits")
         if isinstance(admitted, Answer):
+            observer().visit_answered(REFUSED)
             return admitted
         values, reading_errors = read_parameters(admitted.query, names=VISIT_PARAMETERS)
         outcome = await follow_tracking_link(
@@ -93,6 +95,7 @@ class TrackingLinks:
             metadata=request_metadata(admitted.caller, self.trusted_proxies),
             click_id_parameter=self.click_id_parameter,
         )
+        observer().visit_answered(type(outcome).__name__)
         return visit_answer(outcome, self.retry_after_seconds)
 
     def router(self) -> Router:
