@@ -53,7 +53,8 @@ async def add_headers(message: Message, scope: Scope) -> None:
     headers.extend(
         header for header in (*public_headers(scope["path"]), NOSNIFF) if header[0] not in names
     )
-    if (request_id := request_ids.current()) is not None:
+    # Some answers (errors raised in handlers) pass this hook twice.
+    if (request_id := request_ids.current()) is not None and request_ids.HEADER not in names:
         headers.append((request_ids.HEADER, request_id.encode()))
     message["headers"] = headers
 
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             dev=settings.conversions_dev,
             retry_after_seconds=settings.retry_after_seconds,
             postbacks=settings.dispatch_policy.send,
+            request_id=request_ids.current_or_new,
         ),
         graphql_ide="graphiql" if settings.conversions_dev else None,
         # Queries over GET are harmless (Strawberry refuses mutations over GET) and cacheable.

@@ -62,6 +62,9 @@ def front_door(app: ASGIApp, *, max_header_bytes: int, raw_gets: Mapping[str, Ra
                             await _send(send, await _answer(handle, scope, segment))
                             return
                         break
+        elif scope["type"] == ScopeType.WEBSOCKET:
+            # No answer header, but the lines logged while it is open carry the id.
+            request_ids.begin(scope)
         await app(scope, receive, send)
 
     return door
