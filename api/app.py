@@ -53,7 +53,7 @@ async def add_headers(message: Message, scope: Scope) -> None:
     headers.extend(
         header for header in (*public_headers(scope["path"]), NOSNIFF) if header[0] not in names
     )
-    # Some answers (errors raised in handlers) pass this hook twice.
+    # GraphQL's answers already carry it (schema/hardening.py sets the same id).
     if (request_id := request_ids.current()) is not None and request_ids.HEADER not in names:
         headers.append((request_ids.HEADER, request_id.encode()))
     message["headers"] = headers
