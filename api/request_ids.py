@@ -8,6 +8,7 @@ meets, in the request's own task: its context is the request's, and no other's.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from contextvars import ContextVar
@@ -34,9 +35,15 @@ def begin(scope: Scope) -> None:
     _current.set(_new())
 
 
+# A new id: this process's random 64 bits, then its count of requests, 32 hex digits in
+# all. Unique across workers and restarts as a random id is, without a system call for
+# randomness on every request (a third of the cost); not a secret, as no id is.
+_PROCESS = os.urandom(8).hex()
+_numbers = itertools.count()
+
+
 def _new() -> str:
-    # 128 random bits, as hex: as unique as a UUID4 at a fifth of its cost.
-    return os.urandom(16).hex()
+    return f"{_PROCESS}{next(_numbers):016x}"
 
 
 def current() -> str | None:
