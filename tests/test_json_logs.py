@@ -15,8 +15,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
+import pytest
 from piccolo.engine.base import Engine
+from pydantic import ValidationError
 
+from api.logs import LogFormat
+from api.settings import Settings
 from models.store.engine import is_postgres
 from tests.graphql_client import bearer, issue_key
 from tests.served_app import served_app
@@ -157,3 +161,10 @@ def _keep(answers: list[httpx.Response]) -> Any:
         answers.append(response)
 
     return keep
+
+
+def test_the_log_format_is_text_or_json() -> None:
+    assert Settings.from_env({}).log_format is LogFormat.TEXT
+    assert Settings.from_env({"LOG_FORMAT": "JSON"}).log_format is LogFormat.JSON
+    with pytest.raises(ValidationError, match="log_format"):
+        Settings.from_env({"LOG_FORMAT": "xml"})

@@ -4,6 +4,8 @@ token, and what it counts. tests/test_metrics_served.py sums two served workers.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from piccolo.engine.base import Engine
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from api.app import create_app
 from api.settings import Settings
@@ -203,3 +206,15 @@ async def test_every_metric_the_spec_lists_is_there_and_documented(
         "conversions_open_subscriptions",
     } <= families
     assert "conversions_open_subscriptions" in names(parse(response.text))
+
+
+def test_a_short_metrics_token_is_refused() -> None:
+    with pytest.raises(ValidationError, match="metrics_token"):
+        Settings.from_env({"METRICS_TOKEN": "too-short"})
+
+
+def test_serve_sets_the_metrics_directory_before_the_client_is_imported() -> None:
+    """The client picks its multiprocess mode when first imported: with one worker the
+    app runs in `serve`'s own process, which must not have imported it yet."""
+    check = "import sys, api.cli; assert 'prometheus_client' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
