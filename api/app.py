@@ -9,16 +9,19 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import HTTPException
-from litestar.logging.config import LoggingConfig
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Message, Scope
 
+from api import request_ids
 from api.front_door import front_door
 from api.graphql_http import documented_graphql
 from api.health import healthz, readyz
+from api.logs import app_logging_config, redact_access_log
+from api.metrics import MetricsObserver, count_response, metrics_route, worker_metrics
 from api.openapi import openapi_config, swagger_ui_assets
 from api.settings import Settings
 from models.errors import INTERNAL_ERROR, FieldError, error_body
+from models.observers import Observer, listen
 from models.postbacks.dispatcher import Dispatcher
 from models.rejections.log import RejectionLog
 from models.rejections.pruning import Pruner
@@ -42,9 +45,10 @@ NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 async def add_headers(message: Message, scope: Scope) -> None:
     """`before_send` hook, one for every response (the framework's own 404, 405 and 431
-    included): the public faces' headers, and nosniff, so no response may be read as
-    another type than it declares (a JSON error echoing a parameter, sniffed as HTML,
-    would run its script). One hook and one pass over the headers: it runs on every fire."""
+    included): the public faces' headers, the request's id, and nosniff, so no response
+    may be read as another type than it declares (a JSON error echoing a parameter,
+    sniffed as HTML, would run its script). One hook and one pass over the headers: it
+    runs on every fire."""
     if message["type"] != "http.response.start":
         return
     headers = list(message.get("headers", ()))
@@ -52,6 +56,9 @@ async def add_headers(message: Message, scope: Scope) -> None:
     headers.extend(
         header for header in (*public_headers(scope["path"]), NOSNIFF) if header[0] not in names
     )
+    # GraphQL's answers already carry it (schema/hardening.py sets the same id).
+    if (request_id := request_ids.current()) is not None and request_ids.HEADER not in names:
+        headers.append((request_ids.HEADER, request_id.encode()))
     message["headers"] = headers
 
 
@@ -119,11 +126,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             dev=settings.conversions_dev,
             retry_after_seconds=settings.retry_after_seconds,
             postbacks=settings.dispatch_policy.send,
+            request_id=request_ids.current_or_new,
         ),
         graphql_ide="graphiql" if settings.conversions_dev else None,
         # Queries over GET are harmless (Strawberry refuses mutations over GET) and cacheable.
         allow_queries_via_get=True,
     )
+
+    # The hooks of models/ and the faces count into the metrics, or go nowhere.
+    listen(MetricsObserver() if settings.metrics_enabled else Observer())
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    metrics = [metrics_route(metrics_token)] if settings.metrics_enabled else []
 
     def load_enrichment_data() -> None:
         # Once, before the first request, rather than on the first browser fire.
@@ -155,10 +168,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pixel_script_headers,
             documented_graphql(graphql_controller),
             swagger_ui_assets(),
+            *metrics,
         ],
-        on_startup=[load_enrichment_data],
-        lifespan=[store_lifespan],
-        before_send=[add_headers],
+        on_startup=[load_enrichment_data, redact_access_log],
+        lifespan=[store_lifespan, *([worker_metrics] if metrics else [])],
+        before_send=[add_headers, *([count_response] if metrics else [])],
         exception_handlers={
             HTTPException: _http_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
@@ -166,20 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(title="Conversion API", version="0.1.0"),
         request_max_body_size=settings.max_request_body_bytes,
         # Unexpected errors are logged once, by _internal_error, with their traceback.
-        logging_config=LoggingConfig(
-            log_exceptions="never",
-            root={"level": settings.log_level, "handlers": ["queue_listener"]},
-            loggers={
-                **LoggingConfig().loggers,
-                # Its DEBUG lines carry every statement's parameters: fire secrets and key
-                # hashes among them. Secrets never reach a log, whatever LOG_LEVEL says.
-                "aiosqlite": {"level": "WARNING"},
-                # Its INFO line for every request names a postback's whole URL, and partners
-                # put their tokens in their templates.
-                "httpx": {"level": "WARNING"},
-                "httpcore": {"level": "WARNING"},
-            },
-        ),
+        logging_config=app_logging_config(settings.log_format, settings.log_level),
         debug=settings.conversions_dev,
     )
     # Litestar's entry point (lifespan, scope, before_send) stays; behind it, the front
@@ -187,6 +188,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.asgi_handler = front_door(
         app.asgi_handler,
         max_header_bytes=settings.max_request_header_bytes,
-        raw_gets={PIXEL_PATH_PREFIX: pixel.get, TRACKING_PATH_PREFIX: tracking_links.visit},
+        raw_gets={
+            f"{PIXEL_PATH_PREFIX}{{click_id}}": pixel.get,
+            f"{TRACKING_PATH_PREFIX}{{tracking_id}}": tracking_links.visit,
+        },
     )
     return app

@@ -1,17 +1,27 @@
-"""`conversions`: serve the app, migrate the store, manage API keys, import conversions."""
+"""`conversions`: serve the app, migrate the store, manage API keys, import conversions,
+prune old clicks."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from api.logs import LogFormat, uvicorn_json_config
 from api.server import PROTOCOLS
+from api.settings import METRICS_DIRECTORY_VARIABLE
+from models.clicks.retention import DEFAULT_BATCH_SIZE, PruneSummary, parse_age, prune_clicks
 from models.errors import InvalidInputError
 from models.keys import Scope, create_api_key, list_api_keys, revoke_api_key
 from models.store.piccolo_app import APP_NAME
@@ -36,6 +46,22 @@ def _settings_or_errors() -> Settings | list[str]:
         ]
 
 
+@contextmanager
+def _metrics_directory(*, enabled: bool) -> Iterator[None]:
+    """A fresh directory for the workers' metrics files while serving, removed after:
+    counters restart at zero with the server, as Prometheus expects of a restart. Set
+    before any worker imports the Prometheus client, which reads it at import."""
+    if not enabled:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="conversions-metrics-")
+    os.environ[METRICS_DIRECTORY_VARIABLE] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _serve(arguments: argparse.Namespace) -> int:
     import uvicorn
 
@@ -49,26 +75,31 @@ def _serve(arguments: argparse.Namespace) -> int:
     if arguments.dev:
         # Read by create_app() in every worker process, which import the app afresh.
         os.environ["CONVERSIONS_DEV"] = "true"
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=arguments.host,
-        port=arguments.port,
-        workers=None if arguments.dev else arguments.workers,
-        reload=arguments.dev,
-        # The app resolves client addresses itself from TRUSTED_PROXIES; uvicorn's own
-        # X-Forwarded-For handling trusts 127.0.0.1 by default and would let it be spoofed.
-        proxy_headers=False,
-        server_header=False,
-        access_log=arguments.access_log or arguments.dev,
-        timeout_graceful_shutdown=15,
-        loop=arguments.loop,
-        # uvicorn's protocols with a deadline per request and, for httptools, a bound on
-        # the request head (api/server.py); h11 bounds the head itself with this setting.
-        http=PROTOCOLS[arguments.http],
-        h11_max_incomplete_event_size=settings.max_request_head_bytes,
-        limit_concurrency=settings.max_concurrent_connections,
-    )
+    logging: dict[str, Any] = {}
+    if settings.log_format is LogFormat.JSON:
+        logging["log_config"] = uvicorn_json_config(settings.log_level)
+    with _metrics_directory(enabled=settings.metrics_enabled):
+        uvicorn.run(
+            "api.app:create_app",
+            **logging,
+            factory=True,
+            host=arguments.host,
+            port=arguments.port,
+            workers=None if arguments.dev else arguments.workers,
+            reload=arguments.dev,
+            # The app resolves client addresses itself from TRUSTED_PROXIES; uvicorn's own
+            # X-Forwarded-For handling trusts 127.0.0.1 by default and would let it be spoofed.
+            proxy_headers=False,
+            server_header=False,
+            access_log=arguments.access_log or arguments.dev,
+            timeout_graceful_shutdown=15,
+            loop=arguments.loop,
+            # uvicorn's protocols with a deadline per request and, for httptools, a bound on
+            # the request head (api/server.py); h11 bounds the head itself with this setting.
+            http=PROTOCOLS[arguments.http],
+            h11_max_incomplete_event_size=settings.max_request_head_bytes,
+            limit_concurrency=settings.max_concurrent_connections,
+        )
     return 0
 
 
@@ -144,6 +175,89 @@ def _import(arguments: argparse.Namespace) -> int:
     return run_import(
         settings, arguments.file, rejects_path=arguments.rejects, dry_run=arguments.dry_run
     )
+
+
+def _age(text: str) -> timedelta:
+    """argparse's reading of --clicks-older-than: an age, or what is wrong with it."""
+    try:
+        return parse_age(text)
+    except InvalidInputError as invalid:
+        # argparse names the option itself: "argument --clicks-older-than: the age ...".
+        raise argparse.ArgumentTypeError(
+            "; ".join(error.named(lambda _: "the age").message for error in invalid.errors)
+        ) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number, at least 1")
+    return int(text)
+
+
+# Without a terminal, a progress line at most this often.
+PLAIN_PROGRESS_SECONDS = 5.0
+
+
+def _run_prune(arguments: argparse.Namespace) -> PruneSummary:
+    run = partial(
+        prune_clicks,
+        arguments.clicks_older_than,
+        dry_run=arguments.dry_run,
+        batch_size=arguments.batch_size,
+    )
+    if arguments.dry_run:
+        return asyncio.run(run())
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        ) as progress:
+            task = progress.add_task("Deleting clicks", total=None)
+            return asyncio.run(
+                run(
+                    started=lambda prunable: progress.update(task, total=prunable),
+                    progressed=lambda deleted: progress.advance(task, deleted),
+                )
+            )
+    # Plain lines for a log: one now and then, not one per batch.
+    total = done = 0
+    last = time.monotonic()
+
+    def started(prunable: int) -> None:
+        nonlocal total
+        total = prunable
+        print(f"deleting up to {prunable} clicks", file=sys.stderr, flush=True)
+
+    def progressed(deleted: int) -> None:
+        nonlocal done, last
+        done += deleted
+        if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
+            last = time.monotonic()
+            print(f"deleted {done} of {total} clicks", file=sys.stderr, flush=True)
+
+    return asyncio.run(run(started=started, progressed=progressed))
+
+
+def _prune(arguments: argparse.Namespace) -> int:
+    summary = _run_prune(arguments)
+    cutoff = summary.cutoff.isoformat(timespec="seconds")
+    if arguments.dry_run:
+        print(
+            f"Dry run: {summary.prunable} clicks made before {cutoff} have no conversion "
+            "and would be deleted; nothing was deleted."
+        )
+    else:
+        print(
+            f"Deleted {summary.deleted} clicks made before {cutoff} without a conversion, "
+            f"in {summary.batches} batches of at most {arguments.batch_size}."
+        )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,6 +347,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: FILE.rejects.csv beside FILE.csv)",
     )
     import_.set_defaults(handler=_import)
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete old clicks that have no conversion, in small batches while serving",
+    )
+    prune.add_argument(
+        "--clicks-older-than",
+        required=True,
+        type=_age,
+        metavar="AGE",
+        help="age of the clicks to delete: a whole number and h, d or w, as 180d",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
+    prune.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=DEFAULT_BATCH_SIZE,
+        help="clicks deleted per transaction (default: %(default)s)",
+    )
+    prune.set_defaults(handler=_prune)
     return parser
 
 

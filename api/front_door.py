@@ -1,5 +1,6 @@
 """The front door: what every HTTP request meets first, before Litestar routes it.
 
+- The request's id (api/request_ids.py), for every path.
 - The bound on request headers (431), for every path.
 - Raw GET routes for the two hot paths, `/convert/{click_id}` and
   `/track/{tracking_id}`. Litestar's per-request machinery (routing, the signature
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api import request_ids
 from api.limits import HEADERS_TOO_LARGE, headers_too_large
 from models.errors import INTERNAL_ERROR, error_body
 from pixel.responses import Answer
@@ -37,23 +39,32 @@ INTERNAL_ERROR_ANSWER = Answer(500, error_body([INTERNAL_ERROR]))
 
 
 def front_door(app: ASGIApp, *, max_header_bytes: int, raw_gets: Mapping[str, RawGet]) -> ASGIApp:
-    """`app` behind the header bound, with `raw_gets` (path prefix: handler) in front."""
-    routes = tuple(raw_gets.items())
+    """`app` behind the header bound, with `raw_gets` in front: route templates of one
+    parameter after a prefix (`/convert/{click_id}`) and their handlers."""
+    routes = tuple(
+        (template.partition("{")[0], template, handle) for template, handle in raw_gets.items()
+    )
 
     async def door(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
+            request_ids.begin(scope)
             if headers_too_large(scope, max_header_bytes):
                 await _send(send, HEADERS_TOO_LARGE_ANSWER)
                 return
             if scope["method"] == "GET":
                 path = scope["path"]
-                for prefix, handle in routes:
+                for prefix, template, handle in routes:
                     if path.startswith(prefix):
                         segment = path[len(prefix) :]
                         if segment and "/" not in segment:
+                            # As Litestar's router names the routes it matched.
+                            scope["path_template"] = template
                             await _send(send, await _answer(handle, scope, segment))
                             return
                         break
+        elif scope["type"] == ScopeType.WEBSOCKET:
+            # No answer header, but the lines logged while it is open carry the id.
+            request_ids.begin(scope)
         await app(scope, receive, send)
 
     return door

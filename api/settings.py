@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.logs import LogFormat
 from models.conversions.signatures import MIN_FIRE_SECRET_LENGTH, FireTerms
 from models.postbacks.dispatcher import DispatchPolicy
 from models.postbacks.sending import SendPolicy
@@ -26,6 +27,9 @@ from pixel.client_ip import TrustedProxies
 from pixel.enrichment import DEFAULT_COUNTRY_DATA_FILE
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Not a setting: where `conversions serve` has its workers' metrics meet (a directory it
+# makes and removes), read by the Prometheus client in every worker.
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # The request line (the pixel takes a 4 KiB query string) and each header's ": " and CRLF.
 REQUEST_LINE_AND_FRAMING_BYTES = 8 * 1024
 
@@ -128,6 +132,13 @@ class Settings(BaseSettings):
     # never in production. `conversions serve --dev` sets it.
     conversions_dev: bool = False
     log_level: str = "INFO"
+    # text (the servers' own) or json: one JSON object a line, with the request's id.
+    log_format: Annotated[LogFormat, BeforeValidator(_lower)] = LogFormat.TEXT
+
+    # Operations (docs/operations.md): GET /metrics, summed over the workers; with a
+    # token, only `Authorization: Bearer <token>` reads it.
+    metrics_enabled: bool = False
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     @field_validator("click_id_parameter")
     @classmethod

@@ -37,6 +37,7 @@ from models.conversions.signatures import (
     PixelFire,
 )
 from models.errors import FieldError, StoreUnavailable
+from models.observers import REFUSED, observer
 from models.rejections.log import RejectedFire, RejectionLog
 from models.store.tables import Source
 from pixel.admission import Admitted, admit
@@ -172,11 +173,13 @@ class Pixel:
         admitted (not rate limited, its query string not too long)."""
         admitted = admit(scope, self.trusted_proxies, self.limiter, what="fires")
         if isinstance(admitted, Answer):
+            self._observe(dry_run, REFUSED)
             return admitted
         form = b""
         if read_form is not None:
             form_or_refusal = await read_form()
             if isinstance(form_or_refusal, Answer):
+                self._observe(dry_run, REFUSED)
                 return form_or_refusal
             form = form_or_refusal
         values, reading_errors = read_parameters(admitted.query, form)
@@ -196,6 +199,7 @@ class Pixel:
                 metadata=request_metadata(admitted.caller, self.trusted_proxies),
                 fire=fire,
             )
+        self._observe(dry_run, type(outcome).__name__)
         answer = outcome_answer(outcome, self.retry_after_seconds)
         # One look at the status: all a 202 pays. A dry run (HEAD) stores nothing, its
         # refusal included.
@@ -234,6 +238,12 @@ class Pixel:
                 referrer=origin.referrer,
             )
         )
+
+    @staticmethod
+    def _observe(dry_run: bool, outcome: str) -> None:
+        # A HEAD's dry run stores nothing: the fires counted are those that could.
+        if not dry_run:
+            observer().fire_answered(outcome)
 
     def router(self) -> Router:
         """The pixel's Litestar routes: what OpenAPI describes, and every request the raw

@@ -18,6 +18,7 @@ from litestar.types import Scope
 
 from models.clicks.records import SUB_ID_NAMES, SubIds
 from models.errors import FieldError, StoreUnavailable
+from models.observers import REFUSED, observer
 from models.store.tables import MAX_SUB_ID_LENGTH, MarketingType
 from models.tracking.visits import (
     InvalidVisit,
@@ -110,6 +111,7 @@ class TrackingLinks:
     async def visit(self, scope: Scope, tracking_id: str, *, check_only: bool = False) -> Answer:
         admitted = admit(scope, self.trusted_proxies, self.limiter, what="visits")
         if isinstance(admitted, Answer):
+            observer().visit_answered(REFUSED)
             return admitted
         values, reading_errors = read_parameters(admitted.query, names=VISIT_PARAMETERS)
         outcome = await follow_tracking_link(
@@ -123,6 +125,7 @@ class TrackingLinks:
             click_id_parameter=self.click_id_parameter,
             check_only=check_only,
         )
+        observer().visit_answered(type(outcome).__name__)
         return visit_answer(outcome, self.retry_after_seconds)
 
     def router(self) -> Router:

@@ -135,7 +135,11 @@ def make_context_getter(
     dev: bool,
     retry_after_seconds: int,
     postbacks: SendPolicy,
+    request_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> Callable[[ASGIConnection], Awaitable[GraphQLContext]]:
+    """`request_id` names the request being served: the app's own id of it, so that
+    GraphQL errors, the answer's header and the log name it alike."""
+
     async def context_getter(request: ASGIConnection) -> GraphQLContext:
         # Litestar injects by parameter name: `request` serves HTTP and websockets alike.
         if (dev and _only_opens_graphiql(request)) or isinstance(request, WebSocket):
@@ -151,7 +155,7 @@ def make_context_getter(
             access=access,
             limits=limits,
             dev=dev,
-            request_id=uuid.uuid4().hex,
+            request_id=request_id(),
             loaders=create_loaders(access),
             postbacks=postbacks,
         )

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from models.observers import observer
 from models.postbacks.macros import SUB_IDS, MacroValues, render
 from models.postbacks.outbox import STATUS_EVENTS
 from models.postbacks.sending import (
@@ -197,6 +198,7 @@ class Dispatcher:
         now = datetime.now(UTC)
         attempts = row["attempts"] + 1
         verdict = judge(sent, attempts, self.policy, now=now)
+        observer().postback_attempted(verdict.status.value)
         finished = verdict.status is not DeliveryStatus.PENDING
         stored = await outbox_sql.record_attempt(
             outbox_sql.Attempt(

@@ -97,3 +97,14 @@ def enqueue_in_sqlite_transaction(
     """The same on SQLite: `connection` is the store's writer inside
     `SQLiteStore.run_in_write_transaction`."""
     outbox_sql.enqueue_sqlite(connection, conversion_ids, _status_event(event), datetime.now(UTC))
+
+
+async def oldest_pending_created_at() -> datetime | None:
+    """When the oldest delivery still to be sent was queued; None when none waits."""
+    rows = (
+        await PostbackDelivery.select(PostbackDelivery.created_at)
+        .where(PostbackDelivery.status == DeliveryStatus.PENDING.value)
+        .order_by(PostbackDelivery.created_at)
+        .limit(1)
+    )
+    return rows[0]["created_at"] if rows else None

@@ -27,6 +27,7 @@ from typing import Any
 
 from models.conversions.queries import READS
 from models.conversions.records import ConversionRecord
+from models.observers import observer
 from models.partners.access import Access
 from models.store.engine import current_engine
 from models.store.notifications import ConversionNotices, conversion_notices
@@ -152,10 +153,12 @@ class LiveFeed:
                 await source.start()
                 self._source = source
             self._subscriptions.add(subscription)
+        observer().subscriptions_changed(1)
         try:
             yield subscription
         finally:
             self._subscriptions.discard(subscription)
+            observer().subscriptions_changed(-1)
             async with self._starting:
                 if not self._subscriptions and self._source is not None:
                     source, self._source = self._source, None

@@ -11,13 +11,16 @@ caller waits for its batch's commit: an answer never runs ahead of the data.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from models.observers import observer
 from models.store.engine import current_engine, is_store_unavailable, write_budget
 
 logger = logging.getLogger(__name__)
@@ -73,7 +76,9 @@ class GroupCommitter(Generic[ReportT, OutcomeT]):
         )
         self._queue.append(waiting)
         if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
+            # In a context of its own: the flusher serves many requests, and its log lines
+            # must not carry the request id of the one that happened to start it.
+            self._flusher = loop.create_task(self._flush(), context=contextvars.Context())
         return waiting.answer
 
     async def submit(self, report: ReportT) -> OutcomeT:
@@ -91,7 +96,9 @@ class GroupCommitter(Generic[ReportT, OutcomeT]):
         try:
             while self._queue:
                 if batch := self._take_batch(loop.time()):
+                    started = time.perf_counter()
                     await self._commit(batch)
+                    observer().batch_committed(len(batch), time.perf_counter() - started)
                     if self._queue:
                         await asyncio.sleep(BATCH_GATHER_SECONDS)
         finally:
