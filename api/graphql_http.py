@@ -21,7 +21,6 @@ from litestar import MediaType, Response, get, post, route
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
-    Components,
     OpenAPIMediaType,
     Operation,
     Parameter,
@@ -38,15 +37,10 @@ from models.errors import ErrorBody
 
 API_KEY_SCHEME = "ApiKey"
 API_KEY_SECURITY: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}]
-SECURITY_COMPONENTS = Components(
-    security_schemes={
-        API_KEY_SCHEME: SecurityScheme(
-            type="http",
-            scheme="bearer",
-            description="An API key from `conversions create-api-key`: "
-            "`Authorization: Bearer <key>`.",
-        )
-    }
+API_KEY_SECURITY_SCHEME = SecurityScheme(
+    type="http",
+    scheme="bearer",
+    description="An API key from `conversions create-api-key`: `Authorization: Bearer <key>`.",
 )
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 

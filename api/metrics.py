@@ -33,8 +33,11 @@ from pathlib import Path
 from typing import cast
 
 from litestar import Litestar, Request, Response, get
+from litestar.enums import MediaType
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import SecurityScheme
 from litestar.types import Message, Scope
 from prometheus_client import (
     CollectorRegistry,
@@ -48,6 +51,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.settings import METRICS_DIRECTORY_VARIABLE
+from models.errors import ErrorBody
 from models.observers import Observer
 from models.postbacks.outbox import oldest_pending_created_at
 from models.store.engine import is_store_unavailable
@@ -58,6 +62,13 @@ PATH = "/metrics"
 # The text format every Prometheus reads (the client's own default, 1.0.0, is new in
 # Prometheus 3); Litestar adds "; charset=utf-8".
 MEDIA_TYPE = "text/plain; version=0.0.4"
+# How OpenAPI names the metrics token (api/openapi.py declares it).
+METRICS_SCHEME = "MetricsToken"
+METRICS_SECURITY_SCHEME = SecurityScheme(
+    type="http",
+    scheme="bearer",
+    description="METRICS_TOKEN, when it is set: `Authorization: Bearer <token>`.",
+)
 # A request no route matched (404s of unknown paths, the front door's 431).
 UNROUTED = "unrouted"
 # The group commit's batches are at most 200 reports (models/store/group_commit.py).
@@ -245,7 +256,25 @@ def _authorized(request: Request, token: str | None) -> bool:
 def metrics_route(token: str | None) -> HTTPRouteHandler:
     """The scrape's handler; with `token`, only `Authorization: Bearer <token>` reads it."""
 
-    @get(PATH, include_in_schema=False)
+    @get(
+        PATH,
+        summary="Prometheus metrics, summed over every worker",
+        description="Served when METRICS_ENABLED=true (otherwise the path is 404); with "
+        "METRICS_TOKEN set, only to `Authorization: Bearer <token>`. The series are listed "
+        "in docs/operations.md.",
+        tags=["operations"],
+        security=[{METRICS_SCHEME: []}],
+        responses={
+            200: ResponseSpec(
+                str, description="The Prometheus text exposition format", media_type=MEDIA_TYPE
+            ),
+            401: ResponseSpec(
+                ErrorBody,
+                description="METRICS_TOKEN is set and the request does not carry it",
+                media_type=MediaType.JSON,
+            ),
+        },
+    )
     async def metrics(request: Request) -> Response[bytes]:
         if not _authorized(request, token):
             raise NotAuthorizedException(

@@ -11,10 +11,12 @@ from __future__ import annotations
 from litestar import Router
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
-from api.graphql_http import SECURITY_COMPONENTS
+from api.graphql_http import API_KEY_SCHEME, API_KEY_SECURITY_SCHEME
+from api.metrics import METRICS_SCHEME, METRICS_SECURITY_SCHEME
 
 SWAGGER_UI_ASSETS = "/schema/swagger-ui"
 
@@ -38,5 +40,10 @@ def openapi_config(title: str, version: str) -> OpenAPIConfig:
         title=title,
         version=version,
         render_plugins=[swagger, JsonRenderPlugin(), YamlRenderPlugin()],
-        components=SECURITY_COMPONENTS,
+        components=Components(
+            security_schemes={
+                API_KEY_SCHEME: API_KEY_SECURITY_SCHEME,
+                METRICS_SCHEME: METRICS_SECURITY_SCHEME,
+            }
+        ),
     )

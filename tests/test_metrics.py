@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from api.app import create_app
+from api.metrics import MEDIA_TYPE
 from api.settings import Settings
 from models.clicks.service import NewClick, create_click
 from models.keys import Scope
@@ -233,3 +234,20 @@ async def test_open_subscriptions_are_counted_while_open(db: Engine, settings: S
                 assert value(await scrape(client), "conversions_open_subscriptions") == 1
             await subscribed_here(0)
             assert value(await scrape(client), "conversions_open_subscriptions") == 0
+
+
+async def test_the_openapi_document_describes_metrics_as_it_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/schema/openapi.json")).json()
+    operation = document["paths"]["/metrics"]["get"]
+    assert operation["security"] == [{"MetricsToken": []}]
+    assert document["components"]["securitySchemes"]["MetricsToken"]["scheme"] == "bearer"
+    described = {
+        int(status): set(response["content"]) for status, response in operation["responses"].items()
+    }
+    assert described == {200: {MEDIA_TYPE}, 401: {"application/json"}}
+    refused = await client.get("/metrics")
+    assert refused.headers["content-type"].split(";")[0] in described[refused.status_code]
+    scraped = await client.get("/metrics", headers=bearer(TOKEN))
+    assert scraped.headers["content-type"].startswith(MEDIA_TYPE)

@@ -52,6 +52,7 @@ DESCRIBED_OPERATIONS = {
     "POST /graphql",
     "GET /healthz",
     "GET /readyz",
+    "GET /metrics",
 }
 
 
@@ -153,7 +154,13 @@ def run_schemathesis(
 
 @pytest.fixture
 def served(db: Engine, tmp_path: Path) -> Iterator[ServedApp]:
-    with served_app({"DATABASE_URL": os.environ["DATABASE_URL"]}, tmp_path / "serve.log") as app:
+    # /metrics on, behind a token schemathesis does not have: its described 401 is fuzzed.
+    environment = {
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "METRICS_ENABLED": "true",
+        "METRICS_TOKEN": "fuzzing-without-this-token",
+    }
+    with served_app(environment, tmp_path / "serve.log") as app:
         yield app
 
 
