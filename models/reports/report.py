@@ -9,12 +9,14 @@ metrics a caller selects are computed: no conversion metric, no conversion state
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from models.errors import FieldError
@@ -184,6 +186,11 @@ def request_errors(request: ReportRequest) -> list[FieldError]:
     return errors
 
 
+async def _none() -> dict[GroupKey, Any]:
+    """No groups: what a statement that need not run would have found."""
+    return {}
+
+
 def _too_many_rows() -> InvalidReport:
     message = (
         f"the report would have more than {MAX_ROWS} rows: narrow it with a shorter range, "
@@ -213,12 +220,13 @@ async def run_report(
         tracking_link_id=asked.tracking_link_id,
         country=None if asked.country is None else asked.country.upper(),
     )
-    clicks: dict[GroupKey, int] = {}
-    if wanted & _CLICK_METRICS:
-        clicks = await report_sql.click_counts(scope, MAX_ROWS + 1)
-    sums: dict[GroupKey, ConversionSums] = {}
-    if wanted & _CONVERSION_METRICS:
-        sums = await report_sql.conversion_sums(scope, MAX_ROWS + 1)
+    # The two statements are independent: run side by side, the report takes the longer.
+    clicks, sums = await asyncio.gather(
+        report_sql.click_counts(scope, MAX_ROWS + 1) if wanted & _CLICK_METRICS else _none(),
+        report_sql.conversion_sums(scope, MAX_ROWS + 1)
+        if wanted & _CONVERSION_METRICS
+        else _none(),
+    )
     keys = clicks.keys() | sums.keys()
     if len(keys) > MAX_ROWS:
         return _too_many_rows()
