@@ -15,13 +15,22 @@ from schema.live import LiveSubscription
 from schema.partners import PartnerMutation, PartnerQuery
 from schema.postbacks import PostbackMutation, PostbackQuery
 from schema.rejections import RejectionQuery
+from schema.reports import ReportQuery
 from schema.scalars import SCALAR_MAP
 from schema.tracking import TrackingMutation, TrackingQuery
 
 schema = ConversionSchema(
     query=merge_types(
         "Query",
-        (ClickQuery, ConversionQuery, TrackingQuery, PartnerQuery, PostbackQuery, RejectionQuery),
+        (
+            ClickQuery,
+            ConversionQuery,
+            TrackingQuery,
+            PartnerQuery,
+            PostbackQuery,
+            RejectionQuery,
+            ReportQuery,
+        ),
     ),
     mutation=merge_types(
         "Mutation",

@@ -1,4 +1,5 @@
-"""How the custom scalars read: `DateTime` always in UTC, to the microsecond, with `Z`.
+"""How the custom scalars read: `DateTime` in UTC, to the microsecond, with `Z` (a report's
+local hours keep their zone's offset).
 
 Strawberry's own DateTime writes whatever offset and precision a value has, so one
 conversion's `occurredAt` could read `...T10:00:00+00:00` and its `receivedAt`
@@ -11,12 +12,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from strawberry.schema.types.base_scalars import DateTimeDefinition, DecimalDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 
 def serialize_datetime(value: datetime) -> str:
+    if isinstance(value.tzinfo, ZoneInfo):
+        # A local time a report asked for (a row's hour), shown with its own offset.
+        return value.isoformat(timespec="microseconds")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -50,7 +55,8 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
     datetime: dataclasses.replace(
         DateTimeDefinition,
         description="An ISO 8601 date-time. Answers are UTC to the microsecond, "
-        "as 2026-11-25T10:00:00.000000Z; inputs take Z or an offset.",
+        "as 2026-11-25T10:00:00.000000Z, except a report's local hours, which carry "
+        "their offset; inputs take Z or an offset.",
         serialize=serialize_datetime,
     ),
     Decimal: dataclasses.replace(

@@ -284,6 +284,45 @@ async def test_fire_rejections_page(
         assert await _page_ids(partner, query, {"filter": filter}) == []
 
 
+async def test_report(client: httpx.AsyncClient, partner: GraphQL, world: World) -> None:
+    """A partner's report counts its own clicks and their conversions: not another's,
+    not a stray click's; asking for another's offer, partner or link counts nothing."""
+    query = (
+        "query ($input: ReportInput!) { report(input: $input) {"
+        " rows { offer { id } partner { id } trackingLink { id }"
+        " metrics { clicks installs deposits depositTotals { currency amount } } }"
+        " totals { clicks installs deposits } } }"
+    )
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(days=1)).isoformat(), "to": now.isoformat()}
+    grouped = {**window, "groupBy": ["OFFER", "PARTNER", "TRACKING_LINK"]}
+    data = await partner.data(query, {"input": grouped})
+    assert data["report"]["rows"] == [
+        {
+            "offer": {"id": world.ours.offer_id},
+            "partner": {"id": world.ours.partner_id},
+            "trackingLink": {"id": world.ours.link_id},
+            "metrics": {
+                "clicks": 1,
+                "installs": 0,
+                "deposits": 1,
+                "depositTotals": [{"currency": "EUR", "amount": "40.00"}],
+            },
+        }
+    ]
+    nothing = {"clicks": 0, "installs": 0, "deposits": 0}
+    for filter in (
+        *({"offerId": other} for other in world.not_ours("offer_id")),
+        *({"partnerId": other} for other in world.not_ours("partner_id")),
+        *({"trackingLinkId": other} for other in world.not_ours("link_id")),
+    ):
+        data = await partner.data(query, {"input": {**window, "filter": filter}})
+        assert data["report"]["totals"] == nothing, filter
+    admin = await graphql_as(client)
+    everything = await admin.data(query, {"input": window})
+    assert everything["report"]["totals"] == {"clicks": 3, "installs": 1, "deposits": 2}
+
+
 # --- mutations ------------------------------------------------------------------------
 
 RECORD = """
@@ -533,6 +572,7 @@ COVERAGE: dict[str, Callable[..., Any]] = {
     "Mutation.createClick": test_create_click,
     "Query.postbackDeliveries": test_postback_deliveries_page,
     "Query.fireRejections": test_fire_rejections_page,
+    "Query.report": test_report,
     "Mutation.createPostbackRule": test_postback_rule_mutations,
     "Mutation.updatePostbackRule": test_postback_rule_mutations,
     "Mutation.deletePostbackRule": test_postback_rule_mutations,

@@ -76,6 +76,13 @@ class Access:
             return [table._meta.primary_key.is_null()]
         return [owned_by(self.partner_id)]
 
+    def report_partners(self) -> list[uuid.UUID]:
+        """The partner an aggregate over clicks and their conversions (the report,
+        models/store/report_sql.py) keeps to through each click's tracking link, as
+        `conditions(Click)` does row by row: none for everything. A click without a
+        link is no partner's, so a partner's aggregate never counts it."""
+        return [] if self.partner_id is None else [self.partner_id]
+
 
 # The operator's own view: admin and unbound keys, the CLI, the tracking link.
 EVERYTHING = Access()
