@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from api.settings import Settings
 
 
-def _settings_or_errors() -> Settings | list[str]:
-    """The environment's settings, or what is wrong with them without echoing any
-    value: a secret may be among them."""
+def _settings_or_report(command: str, refusal: str) -> Settings | None:
+    """The environment's settings; or None, once `refusal` and what is wrong with them
+    are printed, without echoing any value: a secret may be among them."""
     from pydantic import ValidationError
 
     from api.settings import Settings
@@ -40,10 +40,11 @@ def _settings_or_errors() -> Settings | list[str]:
     try:
         return Settings.from_env()
     except ValidationError as invalid:
-        return [
-            f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
-            for error in invalid.errors()
-        ]
+        print(f"conversions {command}: {refusal}:", file=sys.stderr)
+        for error in invalid.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+            print(f"  {name}: {error['msg']}", file=sys.stderr)
+        return None
 
 
 @contextmanager
@@ -66,11 +67,8 @@ def _serve(arguments: argparse.Namespace) -> int:
     import uvicorn
 
     # The server's own bounds come from the same settings the app reads.
-    settings = _settings_or_errors()
-    if isinstance(settings, list):
-        print("conversions serve: refusing to start with invalid settings:", file=sys.stderr)
-        for error in settings:
-            print(f"  {error}", file=sys.stderr)
+    settings = _settings_or_report("serve", "refusing to start with invalid settings")
+    if settings is None:
         return 2
     if arguments.dev:
         # Read by create_app() in every worker process, which import the app afresh.
@@ -166,11 +164,8 @@ def _revoke_api_key(arguments: argparse.Namespace) -> int:
 def _import(arguments: argparse.Namespace) -> int:
     from api.imports import EXIT_NOT_IMPORTED, run_import
 
-    settings = _settings_or_errors()
-    if isinstance(settings, list):
-        print("conversions import: invalid settings:", file=sys.stderr)
-        for error in settings:
-            print(f"  {error}", file=sys.stderr)
+    settings = _settings_or_report("import", "invalid settings")
+    if settings is None:
         return EXIT_NOT_IMPORTED
     return run_import(
         settings, arguments.file, rejects_path=arguments.rejects, dry_run=arguments.dry_run

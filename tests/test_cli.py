@@ -141,3 +141,26 @@ async def test_serve_answers_errors_without_internals(served: str) -> None:
     for response in (missing, bad):
         assert "Traceback" not in response.text
         assert response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("command", "refusal"),
+    [
+        (["serve"], "conversions serve: refusing to start with invalid settings:"),
+        (["import", "rows.csv"], "conversions import: invalid settings:"),
+    ],
+)
+def test_invalid_settings_are_named_and_never_echoed(command: list[str], refusal: str) -> None:
+    short_token = "s3cr3t-but-short"[:12]
+    result = subprocess.run(
+        [CONVERSIONS, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ | {"METRICS_TOKEN": short_token},
+    )
+    assert result.returncode == 2
+    assert refusal in result.stderr
+    assert "METRICS_TOKEN" in result.stderr
+    assert short_token not in result.stderr + result.stdout
